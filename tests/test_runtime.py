@@ -1,0 +1,42 @@
+import pytest
+import torch
+
+from stylelib.runtime import choose_device, choose_precision, cpu_has_bf16_matmul, make_runtime, seed_everything
+
+
+def test_cpu_precision_follows_the_hardware():
+    cpu = torch.device("cpu")
+    expected = torch.bfloat16 if cpu_has_bf16_matmul() else None
+    assert choose_precision(cpu, "auto") is expected
+    assert choose_precision(cpu, "fp32") is None
+    assert choose_precision(cpu, "bf16") is torch.bfloat16
+
+
+def test_bad_names_raise_clear_errors():
+    with pytest.raises(ValueError, match="unknown precision"):
+        choose_precision(torch.device("cpu"), "fp8")
+    with pytest.raises(ValueError, match="not useful on the CPU"):
+        choose_precision(torch.device("cpu"), "fp16")
+    with pytest.raises(ValueError, match="unknown device"):
+        choose_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            choose_device("cuda")
+
+
+def test_runtime_autocast_only_when_asked():
+    fp32 = make_runtime("cpu", "fp32")
+    with fp32.autocast():
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+    bf16 = make_runtime("cpu", "bf16")
+    with bf16.autocast():
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    assert str(bf16) == "cpu/bf16" and fp32.precision == "fp32"
+
+
+def test_seeding_is_reproducible():
+    seed_everything(5)
+    a = torch.rand(3)
+    generator = seed_everything(5)
+    assert torch.equal(a, torch.rand(3))
+    assert torch.equal(torch.rand(3, generator=generator), torch.rand(3, generator=torch.Generator().manual_seed(5)))
