@@ -22,13 +22,12 @@ from PIL import Image, ImageDraw
 
 from .images import load_image
 
-# Colour photos that scikit-image ships inside its wheel (public domain or CC0; see data/README.md).
+# Colour photos that scikit-image ships inside its wheel, all public domain or CC0 (see data/README.md).
 PHOTO_FILES = {
     "astronaut": "astronaut.png",
     "chelsea": "chelsea.png",
     "coffee": "coffee.png",
     "rocket": "rocket.jpg",
-    "motorcycle": "motorcycle_left.png",
     "hubble": "hubble_deep_field.jpg",
 }
 

@@ -31,6 +31,24 @@ def _full_precision(tensor: torch.Tensor) -> torch.Tensor:
     return tensor if tensor.dtype == torch.float64 else tensor.float()
 
 
+class _GramProduct(torch.autograd.Function):
+    """F F^T with a backward of one matrix product: d/dF = (dG + dG^T) F.
+
+    Autograd's generic backward for bmm(F, F^T) runs two large products and adds them;
+    exploiting the symmetry halves that work (the Gram matrix is a hot spot of every step).
+    """
+
+    @staticmethod
+    def forward(ctx, flat: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(flat)
+        return torch.bmm(flat, flat.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (flat,) = ctx.saved_tensors
+        return torch.bmm(grad + grad.transpose(1, 2), flat)
+
+
 def gram_matrix(features: torch.Tensor, normalize: str = "chw") -> torch.Tensor:
     """Gram matrices [B,C,C] of features [B,C,H,W], in fp32, normalised as named (see module doc)."""
     if features.dim() != 4:
@@ -40,7 +58,7 @@ def gram_matrix(features: torch.Tensor, normalize: str = "chw") -> torch.Tensor:
     if normalize not in GRAM_NORMALISATIONS:
         raise ValueError(f"unknown Gram normalisation {normalize!r}: use one of {GRAM_NORMALISATIONS}")
     flat = _full_precision(features).reshape(batch, channels, height * width)
-    gram = torch.bmm(flat, flat.transpose(1, 2))
+    gram = _GramProduct.apply(flat)
     return gram / divisors[normalize] if normalize in divisors else gram
 
 
