@@ -38,7 +38,8 @@ PASTICHE_OBJECTIVE = dict(
     content_weight=1.0,
     style_weight=1.0,
     tv_weight=0.0,
-    content_scale=0.01,
+    content_layers=("relu4_2",),
+    content_layer_weights={"relu4_2": 0.01},
     style_layer_weights={layer: 10.0 / channels_of(layer) ** 2 for layer in STYLE_LAYERS},
 )
 
@@ -71,8 +72,15 @@ def run_ours(content: torch.Tensor, style: torch.Tensor, size: int, steps, scale
             snapshots.append((record["seconds"], image.detach().float().cpu().clone()))
 
     result = stylize_gatys(
-        content, style, steps=steps, scales=scales, max_side=size, runtime=make_runtime(), callback=keep,
-        progress=False, **PASTICHE_OBJECTIVE,
+        content,
+        style,
+        steps=steps,
+        scales=scales,
+        max_side=size,
+        runtime=make_runtime(),
+        callback=keep,
+        progress=False,
+        **PASTICHE_OBJECTIVE,
     )
     full = [r for r in result.history if r["scale"] == size]
     step_times = [b["seconds"] - a["seconds"] for a, b in zip(full, full[1:])]
@@ -136,7 +144,11 @@ def markdown_table(rows: list[dict]) -> str:
         "|---" * 12 + "|",
     ]
     for r in rows:
-        reached = "not reached" if r["ours_seconds_to_pastiche_loss"] is None else f"{r['ours_seconds_to_pastiche_loss']:.1f} s"
+        reached = (
+            "not reached"
+            if r["ours_seconds_to_pastiche_loss"] is None
+            else f"{r['ours_seconds_to_pastiche_loss']:.1f} s"
+        )
         ratio = "-" if r["c_time_to_quality_ratio"] is None else f"{r['c_time_to_quality_ratio']:.3f}"
         lines.append(
             f"| {r['image_hw'][0]}x{r['image_hw'][1]} | {r['seconds_per_iter_ours']:.3f} | "

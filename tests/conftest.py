@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from stylelib.data import load_photo, procedural_style
-from stylelib.features import STYLE_LAYERS, VGG19Features
+from stylelib.features import VGG19Features
 
 
 @pytest.fixture(scope="session")
@@ -21,5 +21,5 @@ def style() -> torch.Tensor:
 
 @pytest.fixture(scope="session")
 def extractor() -> VGG19Features:
-    """The default caffe VGG19 up to relu5_1 plus relu4_2."""
-    return VGG19Features("caffe", layers=STYLE_LAYERS + ("relu4_2",))
+    """The default caffe VGG19 (style layers relu1_1 ... relu5_1, content layers relu3_2 and relu4_2)."""
+    return VGG19Features("caffe")

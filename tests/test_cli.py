@@ -9,8 +9,24 @@ from stylelib.images import load_image
 
 def test_stylize_writes_the_image_and_reports(tmp_path, capsys):
     out = tmp_path / "out.png"
-    code = main(["stylize", "--content", "chelsea", "--style", "swirls", "--out", str(out),
-                 "--size", "48", "--steps", "3", "--precision", "fp32", "--quiet"])
+    code = main(
+        [
+            "stylize",
+            "--content",
+            "chelsea",
+            "--style",
+            "swirls",
+            "--out",
+            str(out),
+            "--size",
+            "48",
+            "--steps",
+            "3",
+            "--precision",
+            "fp32",
+            "--quiet",
+        ]
+    )
     assert code == 0
     assert load_image(out).shape == (1, 3, 32, 48)
     printed = capsys.readouterr().out

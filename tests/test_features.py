@@ -78,8 +78,10 @@ def test_state_dict_file_in_our_names_or_torchvision_names(tmp_path, photo):
     reference = VGG19Features("random", layers=("relu3_1",), seed=3)
     ours = tmp_path / "ours.pth"
     torch.save(reference.body.state_dict(), ours)
-    torchvision_names = {f"features.{features._TORCHVISION_CONV_INDEX[k.split('.')[0]]}.{k.split('.')[1]}": v
-                         for k, v in reference.body.state_dict().items()}
+    torchvision_names = {
+        f"features.{features._TORCHVISION_CONV_INDEX[k.split('.')[0]]}.{k.split('.')[1]}": v
+        for k, v in reference.body.state_dict().items()
+    }
     theirs = tmp_path / "torchvision.pth"
     torch.save(torchvision_names, theirs)
     expected = reference(photo)["relu3_1"]

@@ -1,0 +1,66 @@
+"""Run every notebook with papermill at smoke settings and check the numbers it reports."""
+
+import json
+import os
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.fixture(autouse=True)
+def smoke(monkeypatch):
+    monkeypatch.setenv("STYLELIB_SMOKE", "1")
+
+
+def test_notebooks_are_committed_with_outputs_and_one_parameters_cell():
+    assert len(NOTEBOOKS) >= 3
+    for path in NOTEBOOKS:
+        notebook = nbformat.read(path, as_version=4)
+        tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{path.name}: needs exactly one cell tagged 'parameters'"
+        assert notebook.metadata["kernelspec"]["name"] == "python3"
+        code = [c for c in notebook.cells if c.cell_type == "code"]
+        assert all(c.get("execution_count") for c in code), f"{path.name}: commit it executed top to bottom"
+        assert not any(o.get("output_type") == "error" for c in code for o in c.outputs), f"{path.name}: has errors"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_with_papermill_parameters(path, tmp_path):
+    output_dir = tmp_path / "outputs"
+    papermill.execute_notebook(
+        str(path),
+        str(tmp_path / path.name),
+        parameters={"OUTPUT_DIR": str(output_dir), "SEED": 1},
+        cwd=str(path.parent),
+        kernel_name="python3",
+        progress_bar=False,
+    )
+    metrics = json.loads((output_dir / "metrics.json").read_text())
+    assert metrics, "metrics.json is empty"
+    assert any(p.suffix == ".png" for p in output_dir.iterdir()), "the notebook saved no figure"
+    assert os.environ["STYLELIB_SMOKE"] == "1"
+    CHECKS.get(path.stem[:2], lambda m: None)(metrics)
+
+
+def _check_01(metrics):
+    assert metrics["toy_content_loss"] == pytest.approx(1.125)
+    assert metrics["toy_style_loss"] == pytest.approx(75 / 64)
+    assert metrics["gram_change_shuffled_positions"] < 1e-5 < metrics["gram_change_shuffled_channels"]
+
+
+def _check_02(metrics):
+    assert list(metrics["reconstruction_ssim"]) == ["conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2"]
+    assert "caffe (pretrained)" in metrics["weights_style_distance"]
+
+
+def _check_03(metrics):
+    assert 0.0 < metrics["main"]["ssim"] <= 1.0 and metrics["main"]["style_ratio"] > 0
+    assert len(metrics["weight_grid"]) == 9
+
+
+CHECKS = {"01": _check_01, "02": _check_02, "03": _check_03}
