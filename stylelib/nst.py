@@ -80,12 +80,11 @@ class StyleObjective:
             for style in styles:
                 style_features = self._features(style)
                 grams.append({layer: gram_matrix(style_features[layer]) for layer in self.style_layers})
-        self.style_targets = blend_grams(grams, list(style_weights or [1.0] * len(styles)))
+        blend = list(style_weights or [1.0] * len(styles))
         if style_layer_weights is None:
-            count = len(self.style_layers)
-            style_layer_weights = {
-                layer: 1.0 / (count * gram.pow(2).sum().item()) for layer, gram in self.style_targets.items()
-            }
+            self.style_targets, style_layer_weights = _relative_style_targets(grams, blend)
+        else:
+            self.style_targets = blend_grams(grams, blend)
         self.style_layer_weights = dict(style_layer_weights)
         if content_layer_weights is None:
             count = len(self.content_layers)
@@ -113,6 +112,25 @@ class StyleObjective:
         tv = total_variation(image)
         total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
         return {"content": content, "style": style, "tv": tv, "total": total}
+
+
+def _relative_style_targets(
+    grams: list[dict[str, torch.Tensor]], blend: Sequence[float]
+) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    """Blended Gram targets and layer weights for mean_l sum_s a_s ||G_l - A_sl||^2 / ||A_sl||^2.
+
+    Per layer, sum_s c_s ||G - A_s||^2 = (sum_s c_s) ||G - sum_s (c_s / sum c) A_s||^2 + const with
+    c_s = a_s / ||A_s||^2, so each style counts by its blend weight whatever its Gram magnitude.
+    """
+    if len(blend) != len(grams) or any(a < 0 for a in blend) or sum(blend) <= 0:
+        raise ValueError(f"style weights {list(blend)} must be one non-negative weight per style, not all zero")
+    shares = [a / sum(blend) for a in blend]
+    targets, weights = {}, {}
+    for layer in grams[0]:
+        coefficients = [share / g[layer].pow(2).sum().item() for share, g in zip(shares, grams)]
+        targets[layer] = blend_grams([{layer: g[layer]} for g in grams], coefficients)[layer]
+        weights[layer] = sum(coefficients) / len(grams[0])
+    return targets, weights
 
 
 @dataclass

@@ -86,3 +86,17 @@ def test_bad_arguments_raise_clear_errors(photo, style, extractor):
         _run(photo, [style], extractor, style_weights=[1, 2])
     with pytest.raises(FloatingPointError, match="lower the learning rate"):
         _run(photo, style, extractor, style_weight=float("nan"), steps=2)
+
+
+def test_blended_styles_count_by_their_weights_whatever_their_magnitude(photo, style, extractor):
+    from stylelib.data import procedural_style
+
+    other = procedural_style("stained_glass", size=96)
+    blended = StyleObjective(extractor, photo, [style, other], style_weights=[0.3, 0.7], runtime=FP32)
+    alone = [StyleObjective(extractor, photo, [s], runtime=FP32) for s in (style, other)]
+    x = (photo + 0.05 * torch.randn_like(photo)).clamp(0, 1).requires_grad_(True)
+    (blended(x)["style"]).backward()
+    got = x.grad.clone()
+    x.grad = None
+    (0.3 * alone[0](x)["style"] + 0.7 * alone[1](x)["style"]).backward()
+    assert torch.allclose(got, x.grad, rtol=1e-3, atol=1e-6 * x.grad.abs().max().item())
