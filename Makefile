@@ -45,6 +45,7 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/gatys_vs_pastiche.py
+	$(BIN)/python benchmarks/quality_defaults.py
 
 clean-venv:
 	rm -rf $(VENV)

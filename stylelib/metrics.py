@@ -2,7 +2,8 @@
 
 - style distance: sum over relu1_1 ... relu5_1 of ||G_l(x) - G_l(s)||^2 / ||G_l(s)||^2
   (Gram matrices normalised by C*H*W, caffe VGG19), and its ratio to the same distance for
-  the unstylised photo (1.0 = nothing transferred, lower = more style).
+  the unstylised photo (1.0 = nothing transferred, lower = more style). Dividing by ||G_l(s)||^2
+  makes every layer count; the plain sum (relative=False) is dominated by relu4_1 and relu5_1.
 - content distance: ||F(x) - F(p)||^2 / ||F(p)||^2 at relu4_2 (0 = photo's content intact).
 - SSIM on BT.601 luminance with an 11x11 Gaussian window (sigma 1.5), as in Wang et al. 2004.
 """
@@ -57,14 +58,14 @@ class StyleContentMeter:
         return self.extractor(image.float().cpu())
 
     @torch.no_grad()
-    def style_distance(self, image: torch.Tensor, style: torch.Tensor) -> float:
-        """sum_l ||G_l(x) - G_l(s)||^2 / ||G_l(s)||^2; the style is resized to the image's pixel count."""
+    def style_distance(self, image: torch.Tensor, style: torch.Tensor, relative: bool = True) -> float:
+        """sum_l ||G_l(x) - G_l(s)||^2 / ||G_l(s)||^2 (a plain sum if not relative), style resized to the image."""
         style = resize_to_area(style, image.shape[-2] * image.shape[-1])
         fx, fs = self.features(image), self.features(style)
         total = 0.0
         for layer in STYLE_LAYERS:
             gx, gs = gram_matrix(fx[layer]), gram_matrix(fs[layer])
-            total += ((gx - gs).pow(2).sum() / gs.pow(2).sum()).item()
+            total += ((gx - gs).pow(2).sum() / (gs.pow(2).sum() if relative else 1.0)).item()
         return total
 
     @torch.no_grad()

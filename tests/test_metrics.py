@@ -13,6 +13,8 @@ def test_identical_images_score_ideally(photo, style, meter):
     assert ssim(photo, photo) == pytest.approx(1.0)
     assert meter.content_distance(photo, photo) == pytest.approx(0.0, abs=1e-10)
     assert meter.style_distance(style, style) == pytest.approx(0.0, abs=1e-8)
+    assert meter.style_distance(style, style, relative=False) == pytest.approx(0.0, abs=1e-3)
+    assert meter.style_distance(photo, style, relative=False) > meter.style_distance(photo, style)
     scores = score_transfer(photo, photo, style, meter)
     assert scores.style_ratio == pytest.approx(1.0)
 
