@@ -1,4 +1,4 @@
-"""Command line: `python -m stylelib stylize ...`."""
+"""Command line: `python -m stylelib stylize | train | export | data ...`."""
 
 from __future__ import annotations
 
@@ -8,20 +8,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-
-from . import nst
-from .data import PHOTO_FILES, STYLE_PAINTERS, load_photo, procedural_style
+from . import downloads, inference, nst, train
+from .data import PHOTO_FILES, STYLE_PAINTERS, resolve_image
 from .features import WeightsUnavailableError
-from .images import ImageError, load_image, save_image
+from .images import ImageError, save_image
 from .runtime import PRECISIONS, make_runtime, seed_everything
-
-
-def resolve_image(spec: str) -> torch.Tensor:
-    """An image file path, or the name of a bundled photo or procedural style."""
-    if Path(spec).exists() or spec not in {*PHOTO_FILES, *STYLE_PAINTERS}:
-        return load_image(spec)
-    return load_photo(spec) if spec in PHOTO_FILES else procedural_style(spec)
 
 
 def _add_stylize(commands: argparse._SubParsersAction) -> None:
@@ -32,8 +23,9 @@ def _add_stylize(commands: argparse._SubParsersAction) -> None:
         f"Images are file paths, or bundled names: photos {', '.join(PHOTO_FILES)}; "
         f"styles {', '.join(STYLE_PAINTERS)}.",
     )
-    parser.add_argument("--content", required=True, help="content photo (path or bundled name)")
-    parser.add_argument("--style", required=True, action="append", help="style image; repeat to blend styles")
+    parser.add_argument("--content", required=True, help="content photo (path, bundled name, or a folder)")
+    parser.add_argument("--style", action="append", help="style image; repeat to blend styles")
+    parser.add_argument("--checkpoint", type=Path, help="a training run folder: stylise with its generator")
     parser.add_argument("--style-weights", type=float, nargs="+", help="one blend weight per --style")
     parser.add_argument("--out", required=True, type=Path, help="output image path (.png or .jpg)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it already exists")
@@ -54,7 +46,11 @@ def _add_stylize(commands: argparse._SubParsersAction) -> None:
 
 
 def run_stylize(args: argparse.Namespace) -> None:
-    """Run `stylize`: optimise, save, print the final losses and the wall time."""
+    """Run `stylize`: with --checkpoint one generator pass, otherwise Gatys optimisation."""
+    if args.checkpoint is not None:
+        return run_stylize_checkpoint(args)
+    if not args.style:
+        raise ValueError("give --style (optimise against a painting) or --checkpoint (use a trained generator)")
     if args.out.exists() and not args.overwrite:
         raise FileExistsError(f"'{args.out}' already exists; pass --overwrite or choose another --out")
     if args.steps < 1 or args.size < 16:
@@ -87,11 +83,122 @@ def run_stylize(args: argparse.Namespace) -> None:
     print(f"wall time: {time.perf_counter() - started:.1f} s for {len(result.history)} steps")
 
 
+def run_stylize_checkpoint(args: argparse.Namespace) -> None:
+    """Stylise one image or a folder with a trained generator."""
+    if args.style:
+        raise ValueError("--style and --checkpoint exclude each other: a trained generator already has its style")
+    runtime = make_runtime(args.device, args.precision)
+    generator = inference.load_generator(args.checkpoint)
+    started = time.perf_counter()
+    if Path(args.content).is_dir():
+        outputs = inference.stylize_folder(generator, args.content, args.out, args.size, args.overwrite, runtime)
+        print(f"saved {len(outputs)} images to {args.out} ({runtime})")
+    else:
+        if args.out.exists() and not args.overwrite:
+            raise FileExistsError(f"'{args.out}' already exists; pass --overwrite or choose another --out")
+        image = inference.stylize_image(generator, resolve_image(args.content), args.size, runtime)
+        save_image(image, args.out, overwrite=args.overwrite)
+        print(f"saved {args.out} ({image.shape[-1]}x{image.shape[-2]}, {runtime})")
+    print(f"wall time: {time.perf_counter() - started:.2f} s")
+
+
+def _add_train(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "train",
+        help="train a feed-forward generator adversarially",
+        description="Train a generator with content + Gram style + adversarial losses. Options left out "
+        "take their value from --config, else the TrainConfig defaults.",
+    )
+    parser.add_argument("--out", required=True, type=Path, help="run folder (checkpoint, log, samples)")
+    parser.add_argument("--style", action="append", help="style image (path or bundled name); repeat to blend")
+    parser.add_argument("--config", type=Path, help="a config.json to start from")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    options = {
+        "content_dir": (str, "folder of training photos (default: the bundled photos)"),
+        "generator": (str, "default or lite"),
+        "size": (int, "training crop side in px"),
+        "steps": (int, "total training steps"),
+        "batch_size": (int, "crops per step"),
+        "warmup_steps": (int, "reconstruction-only steps first"),
+        "content_weight": (float, "weight of the relu4_2 content loss"),
+        "style_weight": (float, "weight of the Gram style loss"),
+        "adversarial_weight": (float, "weight of the adversarial loss (0: no discriminator)"),
+        "tv_weight": (float, "weight of total variation"),
+        "adversarial_loss": (str, "lsgan, hinge or nonsaturating"),
+        "lr_generator": (float, "Adam learning rate of G"),
+        "lr_discriminator": (float, "Adam learning rate of D"),
+        "seed": (int, "random seed"),
+        "device": (str, "auto, cpu, cuda or mps"),
+        "precision": (str, "auto, fp32, bf16 or fp16"),
+    }
+    for name, (kind, text) in options.items():
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=text)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run_train, config_fields=tuple(options))
+
+
+def run_train(args: argparse.Namespace) -> None:
+    """Run `train`: a new run from defaults/--config/flags, or --resume an existing one."""
+    if args.resume:
+        trainer = train.Trainer.resume(args.out, steps=args.steps)
+    else:
+        config = train.TrainConfig.load(args.config) if args.config else train.TrainConfig()
+        for name in args.config_fields:
+            if getattr(args, name) is not None:
+                setattr(config, name, getattr(args, name))
+        if args.style:
+            config.styles = args.style
+        trainer = train.Trainer(config, args.out)
+    print(
+        f"training {trainer.config.generator} generator in {args.out} on {trainer.runtime}, "
+        f"from step {trainer.step} to {trainer.config.steps}"
+    )
+    started = time.perf_counter()
+    trainer.train(progress=not args.quiet)
+    last = trainer.history[-1] if trainer.history else {}
+    losses = "  ".join(f"{k} {last[k]:.4g}" for k in ("content", "style", "adversarial", "d_loss") if k in last)
+    print(f"done: step {trainer.step}; {losses}")
+    print(f"wall time: {time.perf_counter() - started:.1f} s; samples in {args.out / 'samples'}")
+
+
+def _add_export(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("export", help="export a trained generator to TorchScript or ONNX")
+    parser.add_argument("--checkpoint", required=True, type=Path, help="training run folder")
+    parser.add_argument("--out", required=True, type=Path, help="output file (.pt or .onnx)")
+    parser.add_argument("--format", choices=inference.EXPORT_FORMATS, default="torchscript")
+    parser.set_defaults(run=run_export)
+
+
+def run_export(args: argparse.Namespace) -> None:
+    """Run `export`."""
+    path = inference.export_generator(inference.load_generator(args.checkpoint), args.out, args.format)
+    print(f"exported {args.format} generator to {path}")
+
+
+def _add_data(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("data", help="download painting/photo datasets (needs internet)")
+    actions = parser.add_subparsers(dest="action", required=True)
+    download = actions.add_parser("download", help="download and extract a CycleGAN dataset")
+    download.add_argument("name", choices=downloads.DATASETS)
+    download.add_argument("--root", type=Path, default=downloads.DEFAULT_ROOT, help="where datasets go")
+    download.add_argument("--url", help="download from this address instead (a mirror)")
+    download.set_defaults(run=run_download)
+
+
+def run_download(args: argparse.Namespace) -> None:
+    """Run `data download`."""
+    folder = downloads.download_dataset(args.name, args.root, url=args.url)
+    print(f"{args.name} is in {folder} (trainA: paintings, trainB: photos)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level argument parser with its subcommands."""
     parser = argparse.ArgumentParser(prog="python -m stylelib", description="Content-preserving style transfer.")
     commands = parser.add_subparsers(dest="command", required=True)
     _add_stylize(commands)
+    _add_train(commands)
+    _add_export(commands)
+    _add_data(commands)
     return parser
 
 
@@ -100,10 +207,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (ImageError, ValueError, FileExistsError, WeightsUnavailableError, FloatingPointError) as error:
+    except (
+        ImageError,
+        ValueError,
+        FileExistsError,
+        WeightsUnavailableError,
+        FloatingPointError,
+        downloads.DownloadError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        print(f"interrupted: {interrupt}" if str(interrupt) else "interrupted", file=sys.stderr)
         return 130
     return 0

@@ -12,6 +12,7 @@ deterministically (same name + size + seed = same pixels):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,23 +23,33 @@ from PIL import Image, ImageDraw
 
 from .images import load_image
 
-# Colour photos that scikit-image ships inside its wheel, all public domain or CC0 (see data/README.md).
+# Colour photos shipped inside installed wheels (scikit-image, matplotlib), all public domain or CC0
+# (see data/README.md): name -> (package, file inside the package's data folder).
 PHOTO_FILES = {
-    "astronaut": "astronaut.png",
-    "chelsea": "chelsea.png",
-    "coffee": "coffee.png",
-    "rocket": "rocket.jpg",
-    "hubble": "hubble_deep_field.jpg",
+    "astronaut": ("skimage", "astronaut.png"),
+    "chelsea": ("skimage", "chelsea.png"),
+    "coffee": ("skimage", "coffee.png"),
+    "rocket": ("skimage", "rocket.jpg"),
+    "hubble": ("skimage", "hubble_deep_field.jpg"),
+    "grace_hopper": ("matplotlib", "grace_hopper.jpg"),
 }
+# The GAN trains on these and shows its samples on the others, which it never sees.
+TRAIN_PHOTOS = ("astronaut", "coffee", "rocket", "hubble")
+HELD_OUT_PHOTOS = ("chelsea", "grace_hopper")
 
 
 def photo_path(name: str) -> Path:
-    """Path of a bundled scikit-image photo by short name (see PHOTO_FILES)."""
+    """Path of a bundled photo by short name (see PHOTO_FILES)."""
     if name not in PHOTO_FILES:
         raise ValueError(f"unknown photo {name!r}: choose one of {', '.join(PHOTO_FILES)}")
+    package, filename = PHOTO_FILES[name]
+    if package == "matplotlib":
+        import matplotlib
+
+        return Path(matplotlib.get_data_path()) / "sample_data" / filename
     import skimage.data
 
-    return Path(skimage.data.__file__).parent / PHOTO_FILES[name]
+    return Path(skimage.data.__file__).parent / filename
 
 
 def load_photo(name: str, max_side: int | None = None) -> torch.Tensor:
@@ -158,3 +169,10 @@ def procedural_style(name: str, size: int = 512, seed: int = 0) -> torch.Tensor:
         raise ValueError(f"style size {size} is too small to hold brush strokes: use at least 64 px")
     pixels = STYLE_PAINTERS[name](np.random.default_rng(seed), size)
     return load_image(np.clip(pixels, 0.0, 1.0).astype(np.float32))
+
+
+def resolve_image(spec: str | os.PathLike) -> torch.Tensor:
+    """An image file path, or the name of a bundled photo or procedural style."""
+    if Path(spec).exists() or spec not in {*PHOTO_FILES, *STYLE_PAINTERS}:
+        return load_image(spec)
+    return load_photo(spec) if spec in PHOTO_FILES else procedural_style(spec)

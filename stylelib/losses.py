@@ -18,7 +18,7 @@ them is the same as changing the per-layer style weights: for example the paper'
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -107,9 +107,77 @@ def blend_grams(grams: list[Mapping[str, torch.Tensor]], weights: list[float]) -
     return {layer: sum(w / total * g[layer] for g, w in zip(grams, weights)) for layer in grams[0]}
 
 
+def relative_style_targets(
+    grams: list[Mapping[str, torch.Tensor]], blend: Sequence[float]
+) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    """Blended Gram targets and layer weights for mean_l sum_s a_s ||G_l - A_sl||^2 / ||A_sl||^2.
+
+    Per layer, sum_s c_s ||G - A_s||^2 = (sum_s c_s) ||G - sum_s (c_s / sum c) A_s||^2 + const with
+    c_s = a_s / ||A_s||^2, so each style counts by its blend weight whatever its Gram magnitude.
+    """
+    if len(blend) != len(grams) or any(a < 0 for a in blend) or sum(blend) <= 0:
+        raise ValueError(f"style weights {list(blend)} must be one non-negative weight per style, not all zero")
+    shares = [a / sum(blend) for a in blend]
+    targets, weights = {}, {}
+    for layer in grams[0]:
+        coefficients = [share / g[layer].pow(2).sum().item() for share, g in zip(shares, grams)]
+        targets[layer] = blend_grams([{layer: g[layer]} for g in grams], coefficients)[layer]
+        weights[layer] = sum(coefficients) / len(grams[0])
+    return targets, weights
+
+
 def total_variation(image: torch.Tensor) -> torch.Tensor:
     """Anisotropic total variation: mean |x[i+1,j] - x[i,j]| + mean |x[i,j+1] - x[i,j]|."""
     image = _full_precision(image)
     vertical = (image[..., 1:, :] - image[..., :-1, :]).abs().mean()
     horizontal = (image[..., :, 1:] - image[..., :, :-1]).abs().mean()
     return vertical + horizontal
+
+
+ADVERSARIAL_LOSSES = ("lsgan", "hinge", "nonsaturating")
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in ADVERSARIAL_LOSSES:
+        raise ValueError(f"unknown adversarial loss {kind!r}: use one of {', '.join(ADVERSARIAL_LOSSES)}")
+
+
+def discriminator_loss(real: list[torch.Tensor], fake: list[torch.Tensor], kind: str = "lsgan") -> torch.Tensor:
+    """D's loss on logit maps of real (style) and fake (generated) images, averaged over scales.
+
+    lsgan: (D(r) - 1)^2 + D(f)^2;  hinge: relu(1 - D(r)) + relu(1 + D(f));
+    nonsaturating: softplus(-D(r)) + softplus(D(f)) (= binary cross-entropy on logits).
+    """
+    _check_kind(kind)
+    terms = []
+    for r, f in zip(real, fake):
+        r, f = r.float(), f.float()
+        if kind == "lsgan":
+            terms.append((r - 1).pow(2).mean() + f.pow(2).mean())
+        elif kind == "hinge":
+            terms.append(F.relu(1 - r).mean() + F.relu(1 + f).mean())
+        else:
+            terms.append(F.softplus(-r).mean() + F.softplus(f).mean())
+    return torch.stack(terms).mean()
+
+
+def generator_adversarial_loss(fake: list[torch.Tensor], kind: str = "lsgan") -> torch.Tensor:
+    """G's loss for making D call its outputs real: (D(f) - 1)^2, -D(f) or softplus(-D(f))."""
+    _check_kind(kind)
+    terms = []
+    for f in fake:
+        f = f.float()
+        if kind == "lsgan":
+            terms.append((f - 1).pow(2).mean())
+        elif kind == "hinge":
+            terms.append(-f.mean())
+        else:
+            terms.append(F.softplus(-f).mean())
+    return torch.stack(terms).mean()
+
+
+def r1_penalty(real_logits: list[torch.Tensor], real_images: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): mean squared norm of dD/dx on real images (needs requires_grad)."""
+    total = sum(logits.float().sum() for logits in real_logits)
+    (grad,) = torch.autograd.grad(total, real_images, create_graph=True)
+    return grad.float().pow(2).flatten(1).sum(1).mean()

@@ -33,7 +33,7 @@ from .images import (
     size_for_long_side,
     ycbcr_to_rgb,
 )
-from .losses import blend_grams, content_loss, gram_matrix, style_loss, total_variation
+from .losses import blend_grams, content_loss, gram_matrix, relative_style_targets, style_loss, total_variation
 from .runtime import Runtime, make_runtime
 
 DEFAULT_CONTENT_WEIGHT = 1.0
@@ -82,7 +82,7 @@ class StyleObjective:
                 grams.append({layer: gram_matrix(style_features[layer]) for layer in self.style_layers})
         blend = list(style_weights or [1.0] * len(styles))
         if style_layer_weights is None:
-            self.style_targets, style_layer_weights = _relative_style_targets(grams, blend)
+            self.style_targets, style_layer_weights = relative_style_targets(grams, blend)
         else:
             self.style_targets = blend_grams(grams, blend)
         self.style_layer_weights = dict(style_layer_weights)
@@ -112,25 +112,6 @@ class StyleObjective:
         tv = total_variation(image)
         total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
         return {"content": content, "style": style, "tv": tv, "total": total}
-
-
-def _relative_style_targets(
-    grams: list[dict[str, torch.Tensor]], blend: Sequence[float]
-) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
-    """Blended Gram targets and layer weights for mean_l sum_s a_s ||G_l - A_sl||^2 / ||A_sl||^2.
-
-    Per layer, sum_s c_s ||G - A_s||^2 = (sum_s c_s) ||G - sum_s (c_s / sum c) A_s||^2 + const with
-    c_s = a_s / ||A_s||^2, so each style counts by its blend weight whatever its Gram magnitude.
-    """
-    if len(blend) != len(grams) or any(a < 0 for a in blend) or sum(blend) <= 0:
-        raise ValueError(f"style weights {list(blend)} must be one non-negative weight per style, not all zero")
-    shares = [a / sum(blend) for a in blend]
-    targets, weights = {}, {}
-    for layer in grams[0]:
-        coefficients = [share / g[layer].pow(2).sum().item() for share, g in zip(shares, grams)]
-        targets[layer] = blend_grams([{layer: g[layer]} for g in grams], coefficients)[layer]
-        weights[layer] = sum(coefficients) / len(grams[0])
-    return targets, weights
 
 
 @dataclass

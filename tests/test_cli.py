@@ -2,9 +2,12 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from stylelib.cli import main
-from stylelib.images import load_image
+from stylelib.images import load_image, save_image
+from stylelib.inference import export_generator, load_generator
+from stylelib.models import Generator
 
 
 def test_stylize_writes_the_image_and_reports(tmp_path, capsys):
@@ -56,3 +59,51 @@ def test_bad_input_exits_nonzero_with_one_line_and_no_traceback(tmp_path, extra,
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def _train_tiny(run_dir, *extra):
+    args = ["train", "--out", str(run_dir), "--style", "woodcut", "--generator", "lite", "--size", "32"]
+    args += ["--steps", "3", "--warmup-steps", "1", "--batch-size", "1", "--precision", "fp32", "--quiet", *extra]
+    return main(args)
+
+
+def test_train_then_stylize_a_file_and_a_folder_then_export(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _train_tiny(run) == 0
+    assert "done: step 3" in capsys.readouterr().out
+    assert _train_tiny(run) == 2 and "already holds a run" in capsys.readouterr().err
+    assert main(["train", "--out", str(run), "--resume", "--steps", "4", "--quiet"]) == 0
+    assert "from step 3 to 4" in capsys.readouterr().out
+
+    out = tmp_path / "one.png"
+    assert main(["stylize", "--checkpoint", str(run), "--content", "chelsea", "--out", str(out), "--size", "50"]) == 0
+    assert load_image(out).shape == (1, 3, 33, 50)
+
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    for name in ("a.png", "sub/b.png"):
+        save_image(load_image(out), photos / name)
+    styled = tmp_path / "styled"
+    assert main(["stylize", "--checkpoint", str(run), "--content", str(photos), "--out", str(styled)]) == 0
+    assert sorted(str(p.relative_to(styled)) for p in styled.rglob("*.png")) == ["a.png", "sub/b.png"]
+    assert main(["stylize", "--checkpoint", str(run), "--content", str(photos), "--out", str(styled)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+    exported = tmp_path / "g.pt"
+    assert main(["export", "--checkpoint", str(run), "--out", str(exported)]) == 0
+    scripted = torch.jit.load(str(exported))
+    photo = load_image(out)
+    assert torch.allclose(scripted(photo), load_generator(run)(photo), atol=1e-5)
+
+
+def test_stylize_checkpoint_errors_are_one_line(tmp_path, capsys):
+    assert main(["stylize", "--checkpoint", str(tmp_path), "--content", "chelsea", "--out", "x.png"]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+    assert main(["stylize", "--content", "chelsea", "--out", str(tmp_path / "x.png")]) == 2
+    assert "give --style" in capsys.readouterr().err
+
+
+def test_onnx_export_without_the_onnx_package_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(ValueError, match="pip install onnx"):
+        export_generator(Generator.from_name("lite"), tmp_path / "g.onnx", "onnx")

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -5,8 +7,11 @@ from stylelib.losses import (
     GRAM_NORMALISATIONS,
     blend_grams,
     content_loss,
+    discriminator_loss,
+    generator_adversarial_loss,
     gram_distance,
     gram_matrix,
+    r1_penalty,
     style_loss,
     total_variation,
 )
@@ -96,3 +101,29 @@ def test_loss_gradients_match_finite_differences():
     assert torch.autograd.gradcheck(lambda t: content_loss(t, y), (x,))
     assert torch.autograd.gradcheck(lambda t: style_loss({"l": t}, {"l": gram_matrix(y)}, {"l": 3.0}), (x,))
     assert torch.autograd.gradcheck(total_variation, (x,))
+
+
+@pytest.mark.parametrize("kind", ["lsgan", "hinge", "nonsaturating"])
+def test_adversarial_losses_reward_the_right_side(kind):
+    confident = [torch.full((2, 1, 4, 4), 3.0)]
+    fooled = [torch.full((2, 1, 4, 4), -3.0)]
+    # D is better off when it scores reals high and fakes low; G when its fakes score high.
+    assert discriminator_loss(confident, fooled, kind) < discriminator_loss(fooled, confident, kind)
+    assert generator_adversarial_loss(confident, kind) < generator_adversarial_loss(fooled, kind)
+
+
+def test_adversarial_loss_values_by_hand():
+    real, fake = [torch.ones(1, 1, 2, 2)], [torch.zeros(1, 1, 2, 2)]
+    assert discriminator_loss(real, fake, "lsgan").item() == 0.0
+    assert discriminator_loss(real, fake, "hinge").item() == 1.0
+    assert discriminator_loss(real, fake, "nonsaturating").item() == pytest.approx(
+        torch.nn.functional.softplus(torch.tensor(-1.0)).item() + math.log(2)
+    )
+    with pytest.raises(ValueError, match="unknown adversarial loss"):
+        generator_adversarial_loss(fake, "wgan")
+
+
+def test_r1_penalty_is_the_squared_input_gradient():
+    images = torch.rand(2, 3, 4, 4, requires_grad=True)
+    logits = [(images * 3.0).sum(dim=(1, 2, 3), keepdim=True)]  # dD/dx = 3 everywhere
+    assert r1_penalty(logits, images).item() == pytest.approx(9.0 * 3 * 4 * 4)

@@ -1,0 +1,190 @@
+"""The feed-forward generator and the PatchGAN discriminator.
+
+Generator (after Johnson et al. 2016): a 9x9 stem, two stride-2 downsampling convs, residual
+blocks, two nearest-upsample + 3x3 conv stages (never transposed convs, whose uneven kernel
+overlap prints a checkerboard) and a 9x9 output conv, with instance norm throughout. The
+"lite" configuration narrows it and makes the residual blocks depthwise-separable.
+
+Discriminator (after Isola et al. 2017): a stack of 4x4 convs whose output is a map of logits,
+one per overlapping patch of the input, so it judges local texture rather than the whole image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+GENERATOR_CONFIGS = {
+    "default": {"width": 32, "blocks": 5, "separable": False},
+    "lite": {"width": 16, "blocks": 4, "separable": True},
+}
+
+
+def _conv(in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    """Reflection-padded convolution (reflection avoids dark borders in stylised images)."""
+    return nn.Sequential(
+        nn.ReflectionPad2d(kernel // 2),
+        nn.Conv2d(in_channels, out_channels, kernel, stride=stride, groups=groups),
+    )
+
+
+def _conv_norm_relu(in_channels: int, out_channels: int, kernel: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        _conv(in_channels, out_channels, kernel, stride),
+        nn.InstanceNorm2d(out_channels, affine=True),
+        nn.ReLU(inplace=True),
+    )
+
+
+class ResidualBlock(nn.Module):
+    """x + conv-norm-relu-conv-norm(x); depthwise 3x3 + pointwise 1x1 convs when separable."""
+
+    def __init__(self, channels: int, separable: bool = False) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for index in range(2):
+            if separable:
+                layers += [_conv(channels, channels, 3, groups=channels), nn.Conv2d(channels, channels, 1)]
+            else:
+                layers.append(_conv(channels, channels, 3))
+            layers.append(nn.InstanceNorm2d(channels, affine=True))
+            if index == 0:
+                layers.append(nn.ReLU(inplace=True))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Add the block's residual to its input."""
+        return x + self.body(x)
+
+
+class Generator(nn.Module):
+    """Image-to-image network: RGB [B,3,H,W] in [0, 1] in, same size out, any H and W."""
+
+    def __init__(self, width: int = 32, blocks: int = 5, separable: bool = False) -> None:
+        super().__init__()
+        if width < 4 or blocks < 0:
+            raise ValueError(f"generator width must be at least 4 and blocks non-negative, got {width}, {blocks}")
+        self.settings = {"width": width, "blocks": blocks, "separable": separable}
+        self.encoder = nn.Sequential(
+            _conv_norm_relu(3, width, 9),
+            _conv_norm_relu(width, 2 * width, 3, stride=2),
+            _conv_norm_relu(2 * width, 4 * width, 3, stride=2),
+        )
+        self.residuals = nn.Sequential(*(ResidualBlock(4 * width, separable) for _ in range(blocks)))
+        self.decoder = nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            _conv_norm_relu(4 * width, 2 * width, 3),
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            _conv_norm_relu(2 * width, width, 3),
+            _conv(width, 3, 9),
+        )
+
+    @classmethod
+    def from_name(cls, name: str) -> Generator:
+        """A generator in a named configuration: 'default' or 'lite'."""
+        if name not in GENERATOR_CONFIGS:
+            raise ValueError(f"unknown generator {name!r}: use one of {', '.join(GENERATOR_CONFIGS)}")
+        return cls(**GENERATOR_CONFIGS[name])
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Stylise; pads H and W up to a multiple of 4 (reflection) and crops back."""
+        if image.dim() != 4 or image.shape[1] != 3:
+            raise ValueError("expected RGB images [B,3,H,W], got shape " + str(list(image.shape)))
+        height, width = image.shape[2], image.shape[3]
+        pad_h, pad_w = (4 - height % 4) % 4, (4 - width % 4) % 4
+        x = F.pad(image, [0, pad_w, 0, pad_h], mode="reflect") if pad_h > 0 or pad_w > 0 else image
+        x = self.decoder(self.residuals(self.encoder(x)))
+        return torch.sigmoid(x[..., :height, :width])
+
+
+class PatchDiscriminator(nn.Module):
+    """One PatchGAN: 4x4 convs, stride 2 for `layers` levels, then two stride-1 convs to a logit map."""
+
+    def __init__(self, width: int = 32, layers: int = 3, spectral_norm: bool = True) -> None:
+        super().__init__()
+        if layers < 1:
+            raise ValueError(f"a discriminator needs at least one downsampling layer, got {layers}")
+        wrap = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda module: module)
+        channels = [3] + [width * 2 ** min(i, 3) for i in range(layers + 1)]
+        modules: list[nn.Module] = []
+        for index in range(layers + 1):
+            stride = 2 if index < layers else 1
+            modules += [wrap(nn.Conv2d(channels[index], channels[index + 1], 4, stride, 1)), nn.LeakyReLU(0.2)]
+        modules.append(wrap(nn.Conv2d(channels[-1], 1, 4, 1, 1)))
+        self.body = nn.Sequential(*modules)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Logits [B,1,h,w], one per input patch (positive = looks like the style)."""
+        return self.body(image * 2.0 - 1.0)
+
+
+class Discriminator(nn.Module):
+    """PatchGAN discriminator(s) at `scales` image scales (each halving the previous)."""
+
+    def __init__(self, width: int = 32, layers: int = 3, scales: int = 1, spectral_norm: bool = True) -> None:
+        super().__init__()
+        if scales < 1:
+            raise ValueError(f"scales must be at least 1, got {scales}")
+        self.settings = {"width": width, "layers": layers, "scales": scales, "spectral_norm": spectral_norm}
+        self.levels = nn.ModuleList(PatchDiscriminator(width, layers, spectral_norm) for _ in range(scales))
+
+    def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """One logit map per scale, finest first."""
+        maps = []
+        for index, level in enumerate(self.levels):
+            if index:
+                image = F.avg_pool2d(image, 3, stride=2, padding=1, count_include_pad=False)
+            maps.append(level(image))
+        return maps
+
+    def receptive_fields(self) -> list[ReceptiveField]:
+        """Receptive field of one output cell of each scale, in input pixels."""
+        downsample = [ConvGeometry(3, 2, 1)]
+        base = [ConvGeometry(m.kernel_size[0], m.stride[0], m.padding[0]) for m in _convs(self.levels[0])]
+        return [receptive_field(downsample * index + base) for index in range(len(self.levels))]
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Kernel size, stride and padding of one sliding-window layer."""
+
+    kernel: int
+    stride: int
+    padding: int
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Receptive field size, the stride between neighbouring output cells and the first cell's start."""
+
+    size: int
+    jump: int
+    start: float
+
+    def box(self, row: int, column: int) -> tuple[float, float, float, float]:
+        """The input box (top, left, bottom, right) seen by output cell (row, column)."""
+        top, left = self.start + row * self.jump, self.start + column * self.jump
+        return top, left, top + self.size, left + self.size
+
+
+def receptive_field(layers: Iterable[ConvGeometry]) -> ReceptiveField:
+    """Compose sliding-window layers: size grows by (k-1)*jump, jump multiplies by the stride."""
+    size, jump, start = 1, 1, 0.0
+    for layer in layers:
+        size += (layer.kernel - 1) * jump
+        start -= layer.padding * jump
+        jump *= layer.stride
+    return ReceptiveField(size, jump, start)
+
+
+def _convs(module: nn.Module) -> list[nn.Conv2d]:
+    return [m for m in module.modules() if isinstance(m, nn.Conv2d)]
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

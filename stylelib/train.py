@@ -1,0 +1,410 @@
+"""Adversarial training of the feed-forward generator: config, trainer, checkpoints, exact resume.
+
+Generator objective (every term relative, so the weights are dimensionless):
+  content_weight * ||F(G(p)) - F(p)||^2 / ||F(p)||^2          (VGG19 relu4_2 by default)
++ style_weight   * mean_l ||G_l(G(p)) - A_l||^2 / ||A_l||^2    (Gram matrices, relu1_1..relu5_1)
++ adversarial_weight * L_adv(D(G(p)))                          (D: PatchGAN, real = style crops)
++ tv_weight * TV(G(p))
+It starts with `warmup_steps` of reconstruction only (content + pixel L1), so the generator
+begins as a near-identity map and the style is added onto a photo rather than onto noise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import json
+import math
+import os
+import random
+import signal
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .data import HELD_OUT_PHOTOS, TRAIN_PHOTOS, load_photo, resolve_image
+from .datasets import CropSampler, find_images
+from .features import STYLE_LAYERS, VGG19Features
+from .images import image_grid, resize_long_side, save_image
+from .losses import (
+    ADVERSARIAL_LOSSES,
+    content_loss,
+    discriminator_loss,
+    generator_adversarial_loss,
+    gram_matrix,
+    r1_penalty,
+    relative_style_targets,
+    style_loss,
+    total_variation,
+)
+from .models import GENERATOR_CONFIGS, Discriminator, Generator
+from .runtime import make_runtime, seed_everything
+
+CHECKPOINT = "checkpoint.pt"
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+
+
+class TrainingDivergedError(FloatingPointError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainConfig:
+    """Every hyperparameter of a training run (saved as config.json beside the run)."""
+
+    styles: list[str] = field(default_factory=lambda: ["swirls"])  # paths or bundled style names
+    style_weights: list[float] | None = None  # blend weights, one per style
+    content_dir: str | None = None  # folder of photos; None = the bundled photos
+    generator: str = "default"  # "default" or "lite"
+    size: int = 256  # training crop side, px
+    style_size: int = 512  # long side of the painting for Gram targets and D's crops
+    batch_size: int = 4
+    steps: int = 600  # total steps, warm-up included
+    warmup_steps: int = 100  # reconstruction-only steps at the start
+    lr_generator: float = 1e-3
+    lr_discriminator: float = 2e-4
+    content_weight: float = 1.0
+    style_weight: float = 3.0
+    adversarial_weight: float = 0.05  # 0 = no discriminator (Johnson et al.)
+    tv_weight: float = 0.0
+    adversarial_loss: str = "lsgan"  # "lsgan", "hinge" or "nonsaturating"
+    r1_weight: float = 0.0  # R1 gradient penalty on real images
+    d_width: int = 32
+    d_layers: int = 3  # stride-2 layers: 3 -> 70 px receptive field
+    d_scales: int = 1
+    spectral_norm: bool = True
+    ema_decay: float = 0.99  # 0 = no EMA copy of the generator
+    content_layers: list[str] = field(default_factory=lambda: ["relu4_2"])
+    log_every: int = 10
+    sample_every: int = 100
+    checkpoint_every: int = 100
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first field that cannot work."""
+        checks = [
+            (bool(self.styles), "styles: give at least one style image"),
+            (self.generator in GENERATOR_CONFIGS, f"generator: use one of {', '.join(GENERATOR_CONFIGS)}"),
+            (self.adversarial_loss in ADVERSARIAL_LOSSES, f"adversarial_loss: use one of {ADVERSARIAL_LOSSES}"),
+            (self.size >= 32 and self.size % 4 == 0, "size: use a multiple of 4, at least 32"),
+            (self.style_size >= self.size, "style_size: must be at least size"),
+            (self.batch_size >= 1 and self.steps >= 1, "batch_size and steps must be at least 1"),
+            (0 <= self.warmup_steps <= self.steps, "warmup_steps: must be between 0 and steps"),
+            (self.lr_generator > 0 and self.lr_discriminator > 0, "learning rates must be positive"),
+            (min(self.content_weight, self.style_weight, self.adversarial_weight, self.tv_weight) >= 0, "weights >= 0"),
+            (0 <= self.ema_decay < 1, "ema_decay: must be in [0, 1)"),
+            (self.style_weights is None or len(self.style_weights) == len(self.styles), "style_weights: one per style"),
+            (min(self.log_every, self.sample_every, self.checkpoint_every) >= 1, "*_every must be at least 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"bad training config: {message}")
+
+    def to_json(self) -> str:
+        """The config as indented JSON."""
+        return json.dumps(dataclasses.asdict(self), indent=2)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        """Build from a dict, rejecting unknown keys by name."""
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown training config keys {sorted(unknown)}; see TrainConfig for the fields")
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> TrainConfig:
+        """Read a config JSON file (as written beside every run)."""
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"cannot read training config '{path}': {error}") from error
+
+
+def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    """Write through a temporary file in the same folder, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def _deferred_interrupt() -> Iterator[dict]:
+    """Turn Ctrl-C into a flag checked between steps, so the state saved on exit is consistent."""
+    flag = {"interrupted": False}
+    try:
+        previous = signal.signal(signal.SIGINT, lambda *_: flag.update(interrupted=True))
+    except ValueError:  # not the main thread: leave Ctrl-C alone
+        yield flag
+        return
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class Trainer:
+    """Owns the networks, optimisers, data and run folder of one training run."""
+
+    def __init__(self, config: TrainConfig, run_dir: str | os.PathLike, *, _resuming: bool = False) -> None:
+        config.validate()
+        self.config = config
+        self.run_dir = Path(run_dir)
+        if (self.run_dir / CHECKPOINT).exists() and not _resuming:
+            raise FileExistsError(f"'{self.run_dir}' already holds a run; resume it or choose another folder")
+        seed_everything(config.seed)
+        self.runtime = make_runtime(config.device, config.precision)
+        device = self.runtime.device
+        self.generator = Generator.from_name(config.generator).to(device, memory_format=torch.channels_last)
+        self.ema = copy.deepcopy(self.generator).requires_grad_(False) if config.ema_decay > 0 else None
+        self.discriminator = None
+        if config.adversarial_weight > 0:
+            self.discriminator = Discriminator(
+                config.d_width, config.d_layers, config.d_scales, config.spectral_norm
+            ).to(device, memory_format=torch.channels_last)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_generator, betas=(0.5, 0.999))
+        self.opt_d = (
+            torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_discriminator, betas=(0.5, 0.999))
+            if self.discriminator is not None
+            else None
+        )
+        self.extractor = VGG19Features(layers=(*STYLE_LAYERS, *config.content_layers)).to(
+            device, memory_format=torch.channels_last
+        )
+        paintings = [resize_long_side(resolve_image(spec), config.style_size) for spec in config.styles]
+        self._set_style_targets(paintings)
+        shortest = min(min(p.shape[-2:]) for p in paintings)
+        self.style_sampler = CropSampler(
+            paintings, config.size, (max(config.size, 0.75 * shortest), max(config.size, 1.25 * shortest)), seed=1
+        )
+        train_sources, self.held_out = _content_sources(config.content_dir, config.size)
+        self.content_sampler = CropSampler(train_sources, config.size, seed=config.seed)
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+
+    @classmethod
+    def resume(cls, run_dir: str | os.PathLike, steps: int | None = None) -> Trainer:
+        """Reload a run from its checkpoint; `steps` raises the total step count."""
+        path = Path(run_dir) / CHECKPOINT
+        if not path.exists():
+            raise ValueError(f"no checkpoint in '{run_dir}': nothing to resume (start a new run instead)")
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        config = TrainConfig.from_dict(state["config"])
+        if steps is not None:
+            config.steps = steps
+        trainer = cls(config, run_dir, _resuming=True)
+        trainer._load_state(state)
+        return trainer
+
+    def _set_style_targets(self, paintings: list[torch.Tensor]) -> None:
+        with torch.no_grad(), self.runtime.autocast():
+            grams = [
+                {layer: gram_matrix(self.extractor(self._on_device(p))[layer]) for layer in STYLE_LAYERS}
+                for p in paintings
+            ]
+        self.style_targets, self.style_layer_weights = relative_style_targets(
+            grams, self.config.style_weights or [1.0] * len(paintings)
+        )
+
+    def _on_device(self, images: torch.Tensor) -> torch.Tensor:
+        return images.to(self.runtime.device, memory_format=torch.channels_last)
+
+    def _generator_losses(self, photos: torch.Tensor, output: torch.Tensor, warmup: bool) -> dict[str, torch.Tensor]:
+        config = self.config
+        with self.runtime.autocast():
+            features = self.extractor(output)
+            with torch.no_grad():
+                targets = self.extractor(photos)
+        content = sum(
+            content_loss(features[layer], targets[layer]) / targets[layer].float().pow(2).mean()
+            for layer in config.content_layers
+        ) / len(config.content_layers)
+        terms = {"content": content}
+        if warmup:
+            terms["pixel"] = (output.float() - photos).abs().mean()
+            terms["total"] = content + terms["pixel"]
+            return terms
+        terms["style"] = style_loss(features, self.style_targets, self.style_layer_weights)
+        terms["tv"] = total_variation(output)
+        total = config.content_weight * content + config.style_weight * terms["style"] + config.tv_weight * terms["tv"]
+        if self.discriminator is not None:
+            with self.runtime.autocast():
+                terms["adversarial"] = generator_adversarial_loss(self.discriminator(output), config.adversarial_loss)
+            total = total + config.adversarial_weight * terms["adversarial"]
+        terms["total"] = total
+        return terms
+
+    def _discriminator_step(self, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        real = self._on_device(self.style_sampler.sample(self.config.batch_size))
+        if self.config.r1_weight > 0:
+            real.requires_grad_(True)
+        with self.runtime.autocast():
+            real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
+        loss = discriminator_loss(real_logits, fake_logits, self.config.adversarial_loss)
+        terms = {"d_loss": loss}
+        if self.config.r1_weight > 0:
+            terms["r1"] = r1_penalty(real_logits, real)
+            loss = loss + self.config.r1_weight / 2 * terms["r1"]
+        _check_finite(terms, self.step + 1, self.run_dir)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_d.step()
+        terms["d_real"] = torch.stack([r.float().mean() for r in real_logits]).mean()
+        terms["d_fake"] = torch.stack([f.float().mean() for f in fake_logits]).mean()
+        return terms
+
+    def train_step(self) -> dict[str, float]:
+        """One step: a D update on the current outputs (after warm-up), then a G update."""
+        warmup = self.step < self.config.warmup_steps
+        started = time.perf_counter()
+        photos = self._on_device(self.content_sampler.sample(self.config.batch_size))
+        with self.runtime.autocast():
+            output = self.generator(photos)
+        terms: dict[str, torch.Tensor] = {}
+        if self.discriminator is not None and not warmup:
+            terms.update(self._discriminator_step(output.detach()))
+        generator_terms = self._generator_losses(photos, output, warmup)
+        _check_finite(generator_terms, self.step + 1, self.run_dir)
+        self.opt_g.zero_grad(set_to_none=True)
+        generator_terms["total"].backward()
+        self.opt_g.step()
+        self._update_ema()
+        self.step += 1
+        record = {key: value.item() for key, value in {**generator_terms, **terms}.items()}
+        record.update(step=self.step, warmup=float(warmup), seconds=time.perf_counter() - started)
+        self.history.append(record)
+        return record
+
+    def _update_ema(self) -> None:
+        if self.ema is None:
+            return
+        # Short runs: average over at most the steps taken so far, so early samples are not stale.
+        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
+        with torch.no_grad():
+            for ema_param, param in zip(self.ema.parameters(), self.generator.parameters()):
+                ema_param.lerp_(param, 1 - decay)
+
+    @property
+    def sampling_generator(self) -> Generator:
+        """The network used for samples and export: the EMA copy when there is one."""
+        return self.ema if self.ema is not None else self.generator
+
+    def train(self, callback: Callable[[Trainer, dict[str, float]], None] | None = None, progress: bool = True) -> None:
+        """Train up to config.steps, logging, sampling and checkpointing; Ctrl-C saves, then stops."""
+        config = self.config
+        if self.step == 0:
+            _atomic_write(self.run_dir / CONFIG, lambda tmp: Path(tmp).write_text(config.to_json()))
+        bar = tqdm(total=config.steps, initial=self.step, disable=not progress, desc="train", leave=False)
+        with _deferred_interrupt() as flag:
+            while self.step < config.steps:
+                record = self.train_step()
+                bar.update(1)
+                bar.set_postfix({k: f"{record[k]:.3g}" for k in ("content", "style", "adversarial") if k in record})
+                if self.step % config.log_every == 0 or self.step == config.steps:
+                    self._log(record)
+                    if callback is not None:
+                        callback(self, record)
+                if self.step % config.sample_every == 0 or self.step == config.steps:
+                    self.save_samples()
+                if self.step % config.checkpoint_every == 0 or self.step == config.steps or flag["interrupted"]:
+                    self.save_checkpoint()
+                if flag["interrupted"]:
+                    bar.close()
+                    raise KeyboardInterrupt(f"training interrupted; checkpoint saved at step {self.step}")
+        bar.close()
+
+    def _log(self, record: dict[str, float]) -> None:
+        with open(self.run_dir / METRICS, "a") as log:
+            log.write(json.dumps(record) + "\n")
+
+    def samples(self, generator: Generator | None = None) -> torch.Tensor:
+        """Grid of the held-out photos (top row) and their stylised versions (bottom row)."""
+        network = generator or self.sampling_generator
+        network.eval()
+        with torch.no_grad(), self.runtime.autocast():
+            outputs = [network(self._on_device(photo)).float().cpu() for photo in self.held_out]
+        network.train()
+        return image_grid([*self.held_out, *outputs], columns=len(self.held_out))
+
+    def save_samples(self) -> Path:
+        """Write samples/step_NNNNNN.png and return its path."""
+        return save_image(self.samples(), self.run_dir / "samples" / f"step_{self.step:06d}.png", overwrite=True)
+
+    def save_checkpoint(self) -> Path:
+        """Atomically write everything needed to continue exactly: networks, optimisers, RNG states."""
+        state = {
+            "step": self.step,
+            "config": dataclasses.asdict(self.config),
+            "generator": self.generator.state_dict(),
+            "generator_settings": self.generator.settings,
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "discriminator": self.discriminator.state_dict() if self.discriminator is not None else None,
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict() if self.opt_d is not None else None,
+            "content_sampler": self.content_sampler.state_dict(),
+            "style_sampler": self.style_sampler.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+        }
+        path = self.run_dir / CHECKPOINT
+        _atomic_write(path, lambda tmp: torch.save(state, tmp))
+        return path
+
+    def _load_state(self, state: dict) -> None:
+        self.step = state["step"]
+        self.generator.load_state_dict(state["generator"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        if self.discriminator is not None:
+            self.discriminator.load_state_dict(state["discriminator"])
+            self.opt_d.load_state_dict(state["opt_d"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.content_sampler.load_state_dict(state["content_sampler"])
+        self.style_sampler.load_state_dict(state["style_sampler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+        _truncate_log(self.run_dir / METRICS, self.step)
+
+
+def _check_finite(terms: dict[str, torch.Tensor], step: int, run_dir: Path) -> None:
+    for name, value in terms.items():
+        if not math.isfinite(value.item()):
+            raise TrainingDivergedError(
+                f"loss '{name}' became {value.item()} at step {step}; the last good checkpoint in '{run_dir}' "
+                "is kept: lower the learning rates or the adversarial/style weights and resume or restart"
+            )
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines written after the checkpoint, so a resumed run's log has no duplicates."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+    _atomic_write(path, lambda tmp: Path(tmp).write_text("".join(line + "\n" for line in kept)))
+
+
+def _content_sources(content_dir: str | None, size: int) -> tuple[list, list[torch.Tensor]]:
+    """Training photos and held-out sample photos: bundled sets, or a folder minus its first two files."""
+    if content_dir is None:
+        return [load_photo(name) for name in TRAIN_PHOTOS], [load_photo(n, max_side=size) for n in HELD_OUT_PHOTOS]
+    files = find_images(content_dir)
+    if len(files) < 3:
+        raise ValueError(f"'{content_dir}' holds {len(files)} images; training needs at least 3 (2 are held out)")
+    held_out = [resize_long_side(resolve_image(path), size) for path in files[:2]]
+    return files[2:], held_out

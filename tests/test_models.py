@@ -1,0 +1,61 @@
+import pytest
+import torch
+
+from stylelib.models import (
+    ConvGeometry,
+    Discriminator,
+    Generator,
+    count_parameters,
+    receptive_field,
+)
+
+
+@pytest.mark.parametrize("name", ["default", "lite"])
+@pytest.mark.parametrize("size", [(37, 53), (64, 64), (17, 90)])
+def test_generator_keeps_any_input_size_and_range(name, size):
+    generator = Generator.from_name(name)
+    out = generator(torch.rand(2, 3, *size))
+    assert out.shape == (2, 3, *size)
+    assert 0.0 <= out.min() and out.max() <= 1.0
+
+
+def test_generator_has_no_transposed_convs_and_lite_is_smaller():
+    default, lite = Generator.from_name("default"), Generator.from_name("lite")
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in default.modules())
+    assert count_parameters(lite) < count_parameters(default) / 5
+    with pytest.raises(ValueError, match="unknown generator"):
+        Generator.from_name("huge")
+    with pytest.raises(ValueError, match=r"\[B,3,H,W\]"):
+        default(torch.rand(3, 32, 32))
+
+
+def test_patch_discriminator_output_grid_matches_its_receptive_field():
+    discriminator = Discriminator(width=8, layers=3, scales=2)
+    maps = discriminator(torch.rand(1, 3, 128, 96))
+    assert [m.shape[1] for m in maps] == [1, 1]
+    fields = discriminator.receptive_fields()
+    assert fields[0].size == 70 and fields[0].jump == 8  # the classic 70x70 PatchGAN
+    assert fields[1].size > fields[0].size and fields[1].jump == 16
+    # Each output cell depends only on its receptive field: changing pixels outside it leaves the cell alone.
+    image = torch.rand(1, 3, 128, 128)
+    top, left, bottom, right = fields[0].box(0, 0)
+    changed = image.clone()
+    changed[..., int(bottom) + 1 :, :] = torch.rand_like(changed[..., int(bottom) + 1 :, :])
+    discriminator.eval()  # no power iteration between the two calls
+    with torch.no_grad():
+        assert torch.allclose(discriminator(image)[0][..., 0, 0], discriminator(changed)[0][..., 0, 0])
+
+
+def test_receptive_field_composition_by_hand():
+    field = receptive_field([ConvGeometry(3, 1, 1), ConvGeometry(3, 2, 1), ConvGeometry(3, 1, 1)])
+    assert (field.size, field.jump, field.start) == (9, 2, -4.0)
+
+
+def test_spectral_norm_bounds_each_layer():
+    discriminator = Discriminator(width=8, layers=2)
+    discriminator(torch.rand(1, 3, 64, 64))  # one power iteration per call in training mode
+    for _ in range(20):
+        discriminator(torch.rand(1, 3, 64, 64))
+    for conv in (m for m in discriminator.modules() if isinstance(m, torch.nn.Conv2d)):
+        sigma = torch.linalg.matrix_norm(conv.weight.flatten(1), ord=2)
+        assert sigma.item() == pytest.approx(1.0, rel=0.05)

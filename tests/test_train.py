@@ -1,0 +1,142 @@
+import copy
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from stylelib.train import CHECKPOINT, CONFIG, METRICS, TrainConfig, Trainer, TrainingDivergedError
+
+
+def _config(**overrides) -> TrainConfig:
+    """A tiny, fast, deterministic run: lite generator, 32 px, fp32."""
+    values = dict(
+        styles=["woodcut"],
+        generator="lite",
+        size=32,
+        style_size=64,
+        batch_size=2,
+        steps=6,
+        warmup_steps=2,
+        d_width=8,
+        d_layers=2,
+        log_every=1,
+        sample_every=3,
+        checkpoint_every=3,
+        device="cpu",
+        precision="fp32",
+    )
+    return TrainConfig(**{**values, **overrides})
+
+
+def _log(run_dir):
+    return [json.loads(line) for line in (run_dir / METRICS).read_text().splitlines()]
+
+
+def test_config_round_trips_through_json_and_rejects_bad_values(tmp_path):
+    config = _config(styles=["swirls", "woodcut"], style_weights=[0.3, 0.7])
+    path = tmp_path / "cfg.json"
+    path.write_text(config.to_json())
+    assert TrainConfig.load(path) == config
+    with pytest.raises(ValueError, match="unknown training config keys"):
+        TrainConfig.from_dict({"stepz": 3})
+    with pytest.raises(ValueError, match="adversarial_loss"):
+        _config(adversarial_loss="wgan").validate()
+    with pytest.raises(ValueError, match="warmup_steps"):
+        _config(warmup_steps=10).validate()
+
+
+def test_training_writes_config_log_samples_and_checkpoint(tmp_path):
+    trainer = Trainer(_config(), tmp_path / "run")
+    trainer.train(progress=False)
+    run = tmp_path / "run"
+    assert TrainConfig.load(run / CONFIG) == _config()
+    log = _log(run)
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6]
+    assert log[0]["warmup"] == 1.0 and "pixel" in log[0]
+    assert {"content", "style", "adversarial", "d_loss", "d_real", "d_fake"} <= set(log[-1])
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_000003.png", "step_000006.png"]
+    assert torch.load(run / CHECKPOINT, weights_only=False)["step"] == 6
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        Trainer(_config(), run)
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
+    Trainer(_config(), tmp_path / "straight").train(progress=False)
+    Trainer(_config(steps=3), tmp_path / "split").train(progress=False)
+    resumed = Trainer.resume(tmp_path / "split", steps=6)
+    assert resumed.step == 3
+    resumed.train(progress=False)
+    straight, split = _log(tmp_path / "straight"), _log(tmp_path / "split")
+    assert [r["step"] for r in split] == [1, 2, 3, 4, 5, 6]
+    for a, b in zip(straight, split):
+        assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
+
+
+def test_one_step_lowers_each_loss_on_a_fixed_batch(tmp_path):
+    trainer = Trainer(_config(), tmp_path / "run")
+    trainer.step = trainer.config.warmup_steps  # adversarial phase
+    photos = trainer.content_sampler.sample(2)
+    for term in ("content", "style", "adversarial", "tv"):
+        generator = copy.deepcopy(trainer.generator)
+        trainer.generator = generator
+        optimiser = torch.optim.Adam(generator.parameters(), lr=1e-4)
+        before = trainer._generator_losses(photos, generator(photos), warmup=False)[term]
+        optimiser.zero_grad()
+        before.backward()
+        optimiser.step()
+        with torch.no_grad():
+            after = trainer._generator_losses(photos, generator(photos), warmup=False)[term]
+        assert after < before, term
+    fake = trainer.generator(photos).detach()
+    trainer.style_sampler.load_state_dict(state := trainer.style_sampler.state_dict())
+    before = trainer._discriminator_step(fake)["d_loss"]
+    trainer.style_sampler.load_state_dict(state)  # the same real batch again
+    trainer.discriminator.eval()
+    with torch.no_grad():
+        real = trainer.style_sampler.sample(2)
+        from stylelib.losses import discriminator_loss
+
+        after = discriminator_loss(trainer.discriminator(real), trainer.discriminator(fake))
+    assert after < before
+
+
+def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    trainer = Trainer(_config(checkpoint_every=1), tmp_path / "run")
+    trainer.config.steps = 3
+    trainer.train(progress=False)
+    for layer in trainer.style_targets:
+        trainer.style_targets[layer] = trainer.style_targets[layer] * float("nan")
+    trainer.config.steps = 6
+    with pytest.raises(TrainingDivergedError, match="became nan at step 4.*last good checkpoint"):
+        trainer.train(progress=False)
+    assert torch.load(tmp_path / "run" / CHECKPOINT, weights_only=False)["step"] == 3
+
+
+def test_ctrl_c_saves_a_checkpoint_then_stops(tmp_path):
+    def interrupt(trainer, record):
+        if record["step"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    trainer = Trainer(_config(), tmp_path / "run")
+    with pytest.raises(KeyboardInterrupt, match="checkpoint saved at step 2"):
+        trainer.train(callback=interrupt, progress=False)
+    assert torch.load(tmp_path / "run" / CHECKPOINT, weights_only=False)["step"] == 2
+    assert Trainer.resume(tmp_path / "run").step == 2
+
+
+def test_a_photo_folder_with_a_corrupt_file_trains(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(4):
+        Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(folder / f"p{index}.png")
+    (folder / "p9_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    trainer = Trainer(_config(content_dir=str(folder), adversarial_weight=0.0), tmp_path / "run")
+    assert trainer.discriminator is None and len(trainer.held_out) == 2
+    with pytest.warns(UserWarning, match="p9_broken.png"):
+        trainer.train(progress=False)
+    assert trainer.step == 6
