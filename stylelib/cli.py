@@ -110,7 +110,9 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         "take their value from --config, else the TrainConfig defaults.",
     )
     parser.add_argument("--out", required=True, type=Path, help="run folder (checkpoint, log, samples)")
-    parser.add_argument("--style", action="append", help="style image (path or bundled name); repeat to blend")
+    parser.add_argument(
+        "--style", action="append", help="style image, folder of paintings or bundled name; repeat to blend"
+    )
     parser.add_argument("--config", type=Path, help="a config.json to start from")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     options = {

@@ -60,19 +60,19 @@ class TrainingDivergedError(FloatingPointError):
 class TrainConfig:
     """Every hyperparameter of a training run (saved as config.json beside the run)."""
 
-    styles: list[str] = field(default_factory=lambda: ["swirls"])  # paths or bundled style names
+    styles: list[str] = field(default_factory=lambda: ["swirls"])  # image paths, folders or bundled names
     style_weights: list[float] | None = None  # blend weights, one per style
     content_dir: str | None = None  # folder of photos; None = the bundled photos
     generator: str = "default"  # "default" or "lite"
     size: int = 256  # training crop side, px
     style_size: int = 512  # long side of the painting for Gram targets and D's crops
     batch_size: int = 4
-    steps: int = 600  # total steps, warm-up included
-    warmup_steps: int = 100  # reconstruction-only steps at the start
+    steps: int = 400  # total steps, warm-up included
+    warmup_steps: int = 50  # reconstruction-only steps at the start
     lr_generator: float = 1e-3
     lr_discriminator: float = 2e-4
     content_weight: float = 1.0
-    style_weight: float = 3.0
+    style_weight: float = 1.0
     adversarial_weight: float = 0.05  # 0 = no discriminator (Johnson et al.)
     tv_weight: float = 0.0
     adversarial_loss: str = "lsgan"  # "lsgan", "hinge" or "nonsaturating"
@@ -187,8 +187,8 @@ class Trainer:
         self.extractor = VGG19Features(layers=(*STYLE_LAYERS, *config.content_layers)).to(
             device, memory_format=torch.channels_last
         )
-        paintings = [resize_long_side(resolve_image(spec), config.style_size) for spec in config.styles]
-        self._set_style_targets(paintings)
+        paintings, blend = _style_images(config.styles, config.style_weights, config.style_size)
+        self._set_style_targets(paintings, blend)
         shortest = min(min(p.shape[-2:]) for p in paintings)
         self.style_sampler = CropSampler(
             paintings, config.size, (max(config.size, 0.75 * shortest), max(config.size, 1.25 * shortest)), seed=1
@@ -212,15 +212,13 @@ class Trainer:
         trainer._load_state(state)
         return trainer
 
-    def _set_style_targets(self, paintings: list[torch.Tensor]) -> None:
+    def _set_style_targets(self, paintings: list[torch.Tensor], blend: list[float]) -> None:
         with torch.no_grad(), self.runtime.autocast():
             grams = [
                 {layer: gram_matrix(self.extractor(self._on_device(p))[layer]) for layer in STYLE_LAYERS}
                 for p in paintings
             ]
-        self.style_targets, self.style_layer_weights = relative_style_targets(
-            grams, self.config.style_weights or [1.0] * len(paintings)
-        )
+        self.style_targets, self.style_layer_weights = relative_style_targets(grams, blend)
 
     def _on_device(self, images: torch.Tensor) -> torch.Tensor:
         return images.to(self.runtime.device, memory_format=torch.channels_last)
@@ -397,6 +395,18 @@ def _truncate_log(path: Path, step: int) -> None:
         return
     kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
     _atomic_write(path, lambda tmp: Path(tmp).write_text("".join(line + "\n" for line in kept)))
+
+
+def _style_images(
+    specs: list[str], weights: list[float] | None, long_side: int
+) -> tuple[list[torch.Tensor], list[float]]:
+    """Paintings and their blend weights; a folder counts as one style (one artist), its files sharing the weight."""
+    images, blend = [], []
+    for spec, weight in zip(specs, weights or [1.0] * len(specs)):
+        files = find_images(spec) if Path(spec).is_dir() else [spec]
+        images += [resize_long_side(resolve_image(f), long_side) for f in files]
+        blend += [weight / len(files)] * len(files)
+    return images, blend
 
 
 def _content_sources(content_dir: str | None, size: int) -> tuple[list, list[torch.Tensor]]:

@@ -140,3 +140,14 @@ def test_a_photo_folder_with_a_corrupt_file_trains(tmp_path):
     with pytest.warns(UserWarning, match="p9_broken.png"):
         trainer.train(progress=False)
     assert trainer.step == 6
+
+
+def test_a_folder_of_paintings_is_one_style_sharing_its_weight(tmp_path):
+    folder = tmp_path / "artist"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for index in range(2):
+        Image.fromarray(rng.integers(0, 255, (70, 80, 3), dtype=np.uint8)).save(folder / f"painting{index}.png")
+    trainer = Trainer(_config(styles=[str(folder), "woodcut"], style_weights=[1.0, 1.0]), tmp_path / "run")
+    assert len(trainer.style_sampler.sources) == 3
+    assert trainer.style_sampler.sample(2).shape == (2, 3, 32, 32)
