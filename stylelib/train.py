@@ -52,6 +52,14 @@ CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 
 
+# The models notebooks 05 and 06 compare: name -> (run folder name, TrainConfig changes).
+ABLATIONS: dict[str, tuple[str, dict]] = {
+    "content + style": ("content_style", {"adversarial_weight": 0.0}),
+    "content + adversarial": ("content_adversarial", {"style_weight": 0.0}),
+    "full": ("full", {}),
+}
+
+
 class TrainingDivergedError(FloatingPointError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
 

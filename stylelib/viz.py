@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import itertools
+import os
+import random
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
-from .images import to_numpy
+from .images import to_numpy, to_pil
+from .preference import Vote, record_vote
 
 
 def show_images(
@@ -130,3 +135,52 @@ def feature_browser(features: Mapping[str, torch.Tensor]):
         plt.show()
 
     return widgets.interactive(_show, layer=layer, channel=channel)
+
+
+def _png_bytes(image: torch.Tensor) -> bytes:
+    buffer = io.BytesIO()
+    to_pil(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def preference_widget(
+    outputs: Mapping[str, Mapping[str, torch.Tensor]], votes_path: str | os.PathLike, seed: int = 0, width: int = 360
+):
+    """An A/B widget: two methods' outputs for one photo, in random order; each click appends a vote to the CSV."""
+    import ipywidgets as widgets
+
+    rng = random.Random(seed)
+    pairs = [
+        (photo, a, b) for photo, per_method in outputs.items() for a, b in itertools.combinations(sorted(per_method), 2)
+    ]
+    rng.shuffle(pairs)
+    panels = [widgets.Image(format="png", width=width) for _ in range(2)]
+    buttons = [widgets.Button(description=text) for text in ("left is better", "right is better", "skip")]
+    status = widgets.Label()
+    shown: dict = {}
+
+    def show_next() -> None:
+        if not pairs:
+            status.value = f"all pairs seen; votes are in {votes_path}"
+            for button in buttons:
+                button.disabled = True
+            return
+        photo, a, b = pairs.pop()
+        left, right = (a, b) if rng.random() < 0.5 else (b, a)
+        shown.update(photo=photo, left=left, right=right)
+        for panel, method in zip(panels, (left, right)):
+            panel.value = _png_bytes(outputs[photo][method])
+        status.value = (
+            f"photo: {photo}; {len(pairs)} pairs left. Which looks more like the painting while keeping the photo?"
+        )
+
+    def on_click(button) -> None:
+        if button is not buttons[2]:
+            winner = shown["left"] if button is buttons[0] else shown["right"]
+            record_vote(votes_path, Vote(shown["photo"], shown["left"], shown["right"], winner))
+        show_next()
+
+    for button in buttons:
+        button.on_click(on_click)
+    show_next()
+    return widgets.VBox([widgets.HBox(panels), widgets.HBox(buttons), status])

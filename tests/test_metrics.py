@@ -1,7 +1,19 @@
 import pytest
 import torch
 
-from stylelib.metrics import StyleContentMeter, checkerboard_score, score_transfer, ssim
+from stylelib.data import load_photo
+from stylelib.metrics import (
+    StyleContentMeter,
+    checkerboard_score,
+    colour_shift,
+    content_retrieval,
+    edge_f1,
+    kernel_mmd2,
+    milliseconds_per_image,
+    score_transfer,
+    ssim,
+)
+from stylelib.nst import stylize_gatys
 
 
 @pytest.fixture(scope="module")
@@ -15,8 +27,10 @@ def test_identical_images_score_ideally(photo, style, meter):
     assert meter.style_distance(style, style) == pytest.approx(0.0, abs=1e-8)
     assert meter.style_distance(style, style, relative=False) == pytest.approx(0.0, abs=1e-3)
     assert meter.style_distance(photo, style, relative=False) > meter.style_distance(photo, style)
+    assert edge_f1(photo, photo) == pytest.approx(1.0)
     scores = score_transfer(photo, photo, style, meter)
     assert scores.style_ratio == pytest.approx(1.0)
+    assert scores.edge_f1 == pytest.approx(1.0)
 
 
 def test_ssim_drops_with_noise_and_is_symmetric(photo):
@@ -33,6 +47,48 @@ def test_blend_of_photo_and_style_scores_in_between(photo, style, meter):
     scores = score_transfer(blend, photo, style, meter)
     assert 0.0 < scores.style_ratio < 1.0
     assert 0.0 < scores.content_distance < meter.content_distance(painted, photo)
+    assert edge_f1(painted, photo) < scores.edge_f1 < 1.0
+
+
+def test_gatys_output_scores_between_photo_and_painting(photo, style, meter):
+    output = stylize_gatys(photo, [style], steps=30, max_side=96, extractor=meter.extractor, progress=False).image
+    painted = torch.nn.functional.interpolate(style, size=photo.shape[-2:], mode="bilinear")
+    scores, painting_scores = score_transfer(output, photo, style, meter), score_transfer(painted, photo, style, meter)
+    assert scores.style_ratio < 0.5  # the photo itself scores 1.0
+    assert 0.0 < scores.content_distance < painting_scores.content_distance
+    assert painting_scores.ssim < scores.ssim < 1.0
+    assert painting_scores.edge_f1 < scores.edge_f1 < 1.0
+
+
+def test_edge_f1_is_symmetric_and_drops_when_edges_move(photo):
+    shifted = torch.roll(photo, shifts=(6, 6), dims=(-2, -1))
+    assert edge_f1(photo, shifted) == pytest.approx(edge_f1(shifted, photo))
+    assert edge_f1(photo, shifted) < 0.8
+    assert edge_f1(photo, torch.roll(photo, shifts=(1, 1), dims=(-2, -1))) > 0.9  # within the 2 px tolerance
+    flat = torch.full_like(photo, 0.5)
+    assert edge_f1(flat, flat) == 1.0
+    assert edge_f1(flat, photo) == 0.0
+
+
+def test_style_kid_separates_paintings_from_photos(photo, style, meter):
+    other_crops_of_painting = meter.style_kid([style], [style], seed=1)
+    photos = meter.style_kid([photo], [style])
+    assert abs(other_crops_of_painting) < 0.1 * photos
+    x, y = torch.randn(6, 4, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64) + 1
+    assert kernel_mmd2(x, y) == pytest.approx(kernel_mmd2(y, x))
+    assert kernel_mmd2(x, y) > 0
+    with pytest.raises(ValueError, match="at least two samples"):
+        kernel_mmd2(x[:1], y)
+    with pytest.raises(ValueError, match="at least one output"):
+        meter.style_kid([], [style])
+
+
+def test_milliseconds_per_image_warms_up_then_takes_the_median():
+    calls = []
+    milliseconds = milliseconds_per_image(calls.append, torch.zeros(1), warmup=2, repeats=3)
+    assert len(calls) == 5 and milliseconds >= 0.0
+    with pytest.raises(ValueError, match="repeats"):
+        milliseconds_per_image(calls.append, torch.zeros(1), repeats=0)
 
 
 def test_checkerboard_score_flags_stride_two_artefacts(photo):
@@ -42,3 +98,21 @@ def test_checkerboard_score_flags_stride_two_artefacts(photo):
     assert clean < 0.01 < checkerboard_score(tinted)
     with pytest.raises(ValueError, match="too small"):
         checkerboard_score(photo[..., :8, :8])
+
+
+def test_colour_shift_sees_mean_saturation_and_contrast(photo):
+    assert colour_shift(photo, photo) == pytest.approx(0.0, abs=1e-7)
+    gray = photo.mean(dim=1, keepdim=True).expand_as(photo)
+    low_contrast = 0.5 + 0.3 * (photo - 0.5)
+    assert colour_shift(photo, gray) > 0.02 and colour_shift(photo, low_contrast) > 0.05
+    assert colour_shift(photo, gray) == pytest.approx(colour_shift(gray, photo))
+
+
+def test_content_retrieval_is_perfect_for_photos_and_chance_for_one_repeated_image(meter):
+    photos = [load_photo(name, max_side=64) for name in ("chelsea", "coffee", "rocket", "astronaut")]
+    assert content_retrieval(photos, photos, meter) == 1.0
+    tinted = [0.6 * p + 0.4 * torch.tensor([0.2, 0.4, 0.9]).view(1, 3, 1, 1) for p in photos]  # one shared palette
+    assert content_retrieval(tinted, photos, meter) == 1.0
+    assert content_retrieval([photos[0]] * 4, photos, meter) == 0.25
+    with pytest.raises(ValueError, match="matching lists"):
+        content_retrieval(photos[:1], photos[:1], meter)

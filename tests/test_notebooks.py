@@ -74,4 +74,29 @@ def _check_05(metrics):
     assert metrics["export_max_difference"] < 1e-4 and metrics["images_per_second"] > 0
 
 
-CHECKS = {"01": _check_01, "02": _check_02, "03": _check_03, "04": _check_04, "05": _check_05}
+def _check_06(metrics):
+    methods = set(metrics["summary"])
+    assert {"content + style", "content + adversarial", "full"} < methods and any(
+        m.startswith("Gatys") for m in methods
+    )
+    assert all(0.0 <= s["edge_f1"] <= 1.0 and s["style_kid"] == s["style_kid"] for s in metrics["summary"].values())
+    preference = metrics["preference"]
+    assert preference["simulated"] and preference["votes"] == 6 * 2 * 20  # 4 methods: 6 pairs, 2 photos
+    assert abs(sum(preference["bradley_terry"].values())) < 1e-6
+
+
+def _check_07(metrics):
+    assert "baseline" in metrics["sweep"] and len(metrics["sweep"]) == 9
+    assert set(metrics["papermill"]) == {"swirls", "woodcut"}
+    assert set(metrics["failures"]) == {"discriminator wins", "mode collapse", "colour shift"}
+
+
+CHECKS = {
+    "01": _check_01,
+    "02": _check_02,
+    "03": _check_03,
+    "04": _check_04,
+    "05": _check_05,
+    "06": _check_06,
+    "07": _check_07,
+}
