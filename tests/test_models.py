@@ -5,6 +5,7 @@ from stylelib.models import (
     ConvGeometry,
     Discriminator,
     Generator,
+    ReflectionPad,
     count_parameters,
     receptive_field,
 )
@@ -17,6 +18,16 @@ def test_generator_keeps_any_input_size_and_range(name, size):
     out = generator(torch.rand(2, 3, *size))
     assert out.shape == (2, 3, *size)
     assert 0.0 <= out.min() and out.max() <= 1.0
+
+
+@pytest.mark.parametrize("padding", [1, 4])
+def test_reflection_pad_equals_torchs_with_the_same_gradients(padding):
+    x = torch.randn(2, 3, 9, 13, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    ours, reference = ReflectionPad(padding)(x), torch.nn.ReflectionPad2d(padding)(x)
+    assert torch.equal(ours, reference)
+    assert torch.autograd.gradcheck(ReflectionPad(padding), x.clone().requires_grad_())
+    with pytest.raises(ValueError, match="too small"):
+        ReflectionPad(padding)(torch.rand(1, 1, padding, 20))
 
 
 def test_generator_has_no_transposed_convs_and_lite_is_smaller():
