@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Sequence
@@ -103,14 +104,14 @@ def evaluate_generator(
     generator = load_generator(checkpoint)
     photo_specs = [str(p) for p in find_images(content)] if Path(content).is_dir() else [content]
     evaluation, images = Evaluation(), []
-    for spec in photo_specs:
-        photo = load_image(resolve_image(spec), max_side=max_side)
+    photos = [load_image(resolve_image(spec), max_side=max_side) for spec in photo_specs]
+    for spec, photo in zip(photo_specs, photos):
         output = stylize_image(generator, photo, runtime=runtime)
         evaluation.rows.append(_score_row(f"{checkpoint}:{Path(spec).stem}", spec, output, photo, styles, meter))
         images.append(output)
     evaluation.summary = _summarise(evaluation.rows, images, styles, meter)
-    first = load_image(resolve_image(photo_specs[0]), max_side=max_side)
-    timed = lambda image: stylize_image(generator, image, runtime=runtime)  # noqa: E731
+    first = photos[0]
+    timed = functools.partial(stylize_image, generator, runtime=runtime)
     evaluation.summary["ms_per_image"] = milliseconds_per_image(timed, first)
     evaluation.summary["speed_size"] = f"{first.shape[-1]}x{first.shape[-2]}"
     return evaluation
