@@ -111,6 +111,10 @@ def colour_shift(image: torch.Tensor, reference: torch.Tensor) -> float:
     return (_colour_statistics(image) - _colour_statistics(reference)).norm().item()
 
 
+def _relative_squared_distance(features: torch.Tensor, reference: torch.Tensor) -> float:
+    return ((features - reference).pow(2).sum() / reference.pow(2).sum()).item()
+
+
 def checkerboard_score(image: torch.Tensor) -> float:
     """Share of spectral energy at period-2/period-4 frequencies (see module doc; lower is cleaner)."""
     gray = luminance(image.float().cpu())[0, 0]
@@ -152,7 +156,7 @@ class StyleContentMeter:
         """||F(x) - F(p)||^2 / ||F(p)||^2 at relu4_2; the image is resized to the photo's size."""
         image = resize(image, tuple(photo.shape[-2:]))
         fx, fp = self.features(image)[CONTENT_LAYERS[0]], self.features(photo)[CONTENT_LAYERS[0]]
-        return ((fx - fp).pow(2).sum() / fp.pow(2).sum()).item()
+        return _relative_squared_distance(fx, fp)
 
     @torch.no_grad()
     def style_statistics(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -230,7 +234,7 @@ def content_retrieval(
     correct = 0
     for index, output in enumerate(outputs):
         features = meter.features(resize(output, (side, side)))[layer]
-        distances = [((features - f).pow(2).sum() / f.pow(2).sum()).item() for f in photo_features]
+        distances = [_relative_squared_distance(features, f) for f in photo_features]
         correct += min(range(len(distances)), key=distances.__getitem__) == index
     return correct / len(outputs)
 
