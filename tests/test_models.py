@@ -5,7 +5,9 @@ from stylelib.models import (
     ConvGeometry,
     Discriminator,
     Generator,
+    PhaseConv2d,
     ReflectionPad,
+    UpsampleConv2d,
     count_parameters,
     receptive_field,
 )
@@ -28,6 +30,67 @@ def test_reflection_pad_equals_torchs_with_the_same_gradients(padding):
     assert torch.autograd.gradcheck(ReflectionPad(padding), x.clone().requires_grad_())
     with pytest.raises(ValueError, match="too small"):
         ReflectionPad(padding)(torch.rand(1, 1, padding, 20))
+
+
+def test_upsample_conv_equals_upsampling_then_reflection_padded_conv():
+    torch.manual_seed(0)
+    layer = UpsampleConv2d(5, 4).double()
+    reference = torch.nn.Sequential(
+        torch.nn.Upsample(scale_factor=2, mode="nearest"), torch.nn.ReflectionPad2d(1), torch.nn.Conv2d(5, 4, 3)
+    ).double()
+    reference[2].load_state_dict(layer.state_dict())
+    x = torch.randn(2, 5, 7, 10, dtype=torch.float64, requires_grad=True)
+    ours, expected = layer(x), reference(x)
+    assert ours.shape == (2, 4, 14, 20)
+    assert torch.allclose(ours, expected, atol=1e-12)
+    ours.square().sum().backward()
+    grads = [x.grad.clone(), layer.weight.grad.clone()]
+    x.grad = None
+    expected.square().sum().backward()
+    assert torch.allclose(grads[0], x.grad, atol=1e-10)
+    assert torch.allclose(grads[1], reference[2].weight.grad, atol=1e-10)
+
+
+def test_phase_conv_equals_the_plain_conv():
+    torch.manual_seed(0)
+    layer = PhaseConv2d(6, 3, 9).double()
+    plain = torch.nn.Conv2d(6, 3, 9).double()
+    plain.load_state_dict(layer.state_dict())
+    x = torch.randn(2, 6, 20, 24, dtype=torch.float64, requires_grad=True)
+    assert torch.allclose(layer(x), plain(x), atol=1e-12)
+    assert torch.autograd.gradcheck(
+        PhaseConv2d(2, 3, 3).double(), torch.randn(1, 2, 6, 8, dtype=torch.float64).requires_grad_()
+    )
+    with pytest.raises(ValueError, match="even output size"):
+        layer(torch.randn(1, 6, 21, 24, dtype=torch.float64))
+
+
+def _plain_decoder(width: int) -> torch.nn.Sequential:
+    """The decoder as first written: separate upsampling, padding and convolution layers."""
+
+    def stage(channels_in: int, channels_out: int) -> torch.nn.Sequential:
+        padded_conv = torch.nn.Sequential(torch.nn.ReflectionPad2d(1), torch.nn.Conv2d(channels_in, channels_out, 3))
+        norm = torch.nn.InstanceNorm2d(channels_out, affine=True)
+        return torch.nn.Sequential(padded_conv, norm, torch.nn.ReLU())
+
+    upsample = torch.nn.Upsample(scale_factor=2, mode="nearest")
+    output = torch.nn.Sequential(torch.nn.ReflectionPad2d(4), torch.nn.Conv2d(width, 3, 9))
+    return torch.nn.Sequential(upsample, stage(4 * width, 2 * width), upsample, stage(2 * width, width), output)
+
+
+def test_checkpoint_with_the_plain_decoder_layout_loads_to_the_same_function():
+    torch.manual_seed(0)
+    generator = Generator(width=8, blocks=1).eval()
+    plain = _plain_decoder(8).eval()
+    for parameter in plain.parameters():
+        torch.nn.init.normal_(parameter, std=0.1)
+    old_checkpoint = {key: value for key, value in generator.state_dict().items() if not key.startswith("decoder.")}
+    old_checkpoint.update({f"decoder.{key}": value for key, value in plain.state_dict().items()})
+    generator.load_state_dict(old_checkpoint)
+    image = torch.rand(1, 3, 32, 40)
+    with torch.no_grad():
+        expected = torch.sigmoid(plain(generator.residuals(generator.encoder(image))))
+        assert torch.allclose(generator(image), expected, atol=1e-5)
 
 
 def test_generator_has_no_transposed_convs_and_lite_is_smaller():
