@@ -64,6 +64,11 @@ def _conv_norm_relu(in_channels: int, out_channels: int, kernel: int, stride: in
 _UPSAMPLE_FOLD = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]], [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])
 
 
+def _per_phase(bias: torch.Tensor | None) -> torch.Tensor | None:
+    """A conv bias repeated for the four pixel phases of each output channel."""
+    return None if bias is None else bias.repeat_interleave(4)
+
+
 class UpsampleConv2d(nn.Conv2d):
     """Nearest 2x upsampling, reflection padding by 1 and this 3x3 conv, computed on the small image.
 
@@ -76,17 +81,18 @@ class UpsampleConv2d(nn.Conv2d):
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(in_channels, out_channels, 3)
+        self.register_buffer("fold", _UPSAMPLE_FOLD.clone(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[B,C,H,W] -> [B,out,2H,2W]."""
         batch, _, height, width = x.shape
-        fold = _UPSAMPLE_FOLD.to(self.weight)
+        fold = self.fold.to(self.weight.dtype)
         kernel = torch.einsum("ryk,cxl,oikl->orciyx", fold, fold, self.weight)
         kernel = kernel.reshape(4 * self.out_channels, self.in_channels, 2, 2)
-        y = F.conv2d(F.pad(x, [1, 1, 1, 1], mode="replicate"), kernel, self.bias.repeat_interleave(4))
+        y = F.conv2d(F.pad(x, [1, 1, 1, 1], mode="replicate"), kernel, _per_phase(self.bias))
         y = y.view(batch, self.out_channels, 2, 2, height + 1, width + 1)
         # Output pixel (2i+r, 2j+c) is phase (r, c) at (i+r, j+c): interleave the four phases.
-        rows = [torch.stack([y[:, :, r, c, r : r + height, c : c + width] for c in (0, 1)], dim=-1) for r in (0, 1)]
+        rows = [torch.stack([y[:, :, r, c, r : r + height, c : c + width] for c in range(2)], dim=-1) for r in range(2)]
         return torch.stack(rows, dim=3).reshape(batch, self.out_channels, 2 * height, 2 * width)
 
 
@@ -105,9 +111,10 @@ class PhaseConv2d(nn.Conv2d):
         out_height, out_width = x.shape[-2] - self.kernel_size[0] + 1, x.shape[-1] - self.kernel_size[1] + 1
         if out_height % 2 or out_width % 2:
             raise ValueError(f"PhaseConv2d needs an even output size, got {out_height}x{out_width}")
-        shifted = [F.pad(self.weight, [c, 1 - c, r, 1 - r]) for r in (0, 1) for c in (0, 1)]
+        # Phase p = 2r + c: the kernel shifted down by r rows and right by c columns.
+        shifted = [F.pad(self.weight, [p % 2, 1 - p % 2, p // 2, 1 - p // 2]) for p in range(4)]
         kernel = torch.stack(shifted, dim=1).flatten(0, 1)
-        return F.pixel_shuffle(F.conv2d(x, kernel, self.bias.repeat_interleave(4), stride=2), 2)
+        return F.pixel_shuffle(F.conv2d(x, kernel, _per_phase(self.bias), stride=2), 2)
 
 
 class ResidualBlock(nn.Module):
