@@ -102,9 +102,12 @@ class PhaseConv2d(nn.Conv2d):
     oneDNN computes output channels in blocks of 16, so a conv with 3 output channels does the
     work of 16. Output phase (r, c) is the same kernel shifted by r rows and c columns inside a
     window one larger; stacked, the four phases make 12 output channels at a quarter of the
-    positions: about 3x faster. Same weights and function as the plain (unpadded) conv; the
+    positions: about 3x faster on this CPU. Same weights and function as the plain (unpadded) conv; the
     output height and width must be even.
     """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
+        super().__init__(in_channels, out_channels, kernel_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Valid (unpadded) convolution of x, like nn.Conv2d with padding 0."""
