@@ -32,14 +32,16 @@ def test_reflection_pad_equals_torchs_with_the_same_gradients(padding):
         ReflectionPad(padding)(torch.rand(1, 1, padding, 20))
 
 
-def test_upsample_conv_equals_upsampling_then_reflection_padded_conv():
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_upsample_conv_equals_upsampling_then_reflection_padded_conv(memory_format):
     torch.manual_seed(0)
     layer = UpsampleConv2d(5, 4).double()
     reference = torch.nn.Sequential(
         torch.nn.Upsample(scale_factor=2, mode="nearest"), torch.nn.ReflectionPad2d(1), torch.nn.Conv2d(5, 4, 3)
     ).double()
     reference[2].load_state_dict(layer.state_dict())
-    x = torch.randn(2, 5, 7, 10, dtype=torch.float64, requires_grad=True)
+    layer, reference = layer.to(memory_format=memory_format), reference.to(memory_format=memory_format)
+    x = torch.randn(2, 5, 7, 10, dtype=torch.float64).contiguous(memory_format=memory_format).requires_grad_()
     ours, expected = layer(x), reference(x)
     assert ours.shape == (2, 4, 14, 20)
     assert torch.allclose(ours, expected, atol=1e-12)
