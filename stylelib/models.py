@@ -29,7 +29,7 @@ class ReflectionPad(nn.Module):
     """The same values as nn.ReflectionPad2d, built from slices: 1.2-1.7x faster eager generators on CPU.
 
     Under torch.compile it uses F.pad instead, which the compiler fuses into one indexing kernel
-    while the slices become several copies: 1.4x faster compiled generators.
+    while the slices become several strided copies.
     """
 
     def __init__(self, padding: int) -> None:
