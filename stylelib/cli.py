@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import downloads, evaluation, inference, nst, sweep, train
-from .data import PHOTO_FILES, STYLE_PAINTERS, resolve_image
+from .data import PHOTO_FILES, STYLE_NAMES, resolve_image
 from .features import WeightsUnavailableError
 from .images import ImageError, save_image
 from .runtime import PRECISIONS, make_runtime, seed_everything
@@ -22,7 +22,7 @@ def _add_stylize(commands: argparse._SubParsersAction) -> None:
         help="stylise a photo by optimisation (Gatys et al.)",
         description="Stylise a photo by optimising its pixels against VGG19 content and Gram style losses. "
         f"Images are file paths, or bundled names: photos {', '.join(PHOTO_FILES)}; "
-        f"styles {', '.join(STYLE_PAINTERS)}.",
+        f"styles {', '.join(STYLE_NAMES)}.",
     )
     parser.add_argument("--content", required=True, help="content photo (path, bundled name, or a folder)")
     parser.add_argument("--style", action="append", help="style image; repeat to blend styles")
@@ -131,6 +131,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         "content_weight": (float, "weight of the relu4_2 content loss"),
         "style_weight": (float, "weight of the Gram style loss"),
         "adversarial_weight": (float, "weight of the adversarial loss (0: no discriminator)"),
+        "style_strength": (float, "scales the style and adversarial weights: 0.5 keeps more photo, 2 paints more"),
         "tv_weight": (float, "weight of total variation"),
         "adversarial_loss": (str, "lsgan, hinge or nonsaturating"),
         "lr_generator": (float, "Adam learning rate of G"),

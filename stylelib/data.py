@@ -1,7 +1,9 @@
-"""Bundled content photos (from scikit-image) and procedural, painting-like style images.
+"""Bundled content photos, public-domain paintings and procedural, painting-like style images.
 
-Real paintings cannot ship with the code, so four named styles are drawn procedurally and
-deterministically (same name + size + seed = same pixels):
+Five public-domain paintings ship in the repository's `data/paintings/` (provenance in
+`data/README.md`) and are known by short names (PAINTING_FILES). Four more styles are drawn
+procedurally and deterministically (same name + size + seed = same pixels); they are fast,
+simple test fixtures, much easier to match than a real painting:
 
 - "swirls": short brush strokes following swirling currents in blues and yellows
   (line-integral convolution of paint dabs along a vortex field).
@@ -21,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
-from .images import load_image
+from .images import ImageError, load_image
 
 # Colour photos shipped inside installed wheels (scikit-image, matplotlib), all public domain or CC0
 # (see data/README.md): name -> (package, file inside the package's data folder).
@@ -32,6 +34,15 @@ PHOTO_FILES = {
     "rocket": ("skimage", "rocket.jpg"),
     "hubble": ("skimage", "hubble_deep_field.jpg"),
     "grace_hopper": ("matplotlib", "grace_hopper.jpg"),
+}
+# Public-domain paintings in the repository's data/paintings/ (see data/README.md): short name -> file.
+PAINTINGS_DIR = Path(__file__).resolve().parent.parent / "data" / "paintings"
+PAINTING_FILES = {
+    "hokusai": "hokusai_great_wave.jpg",
+    "picabia": "picabia_udnie.jpg",
+    "matisse": "matisse_woman_with_a_hat.jpg",
+    "leger": "leger_contrast_of_forms.jpg",
+    "mondrian": "mondrian_composition.jpg",
 }
 # The GAN trains on these and shows its samples on the others, which it never sees.
 TRAIN_PHOTOS = ("astronaut", "coffee", "rocket", "hubble")
@@ -55,6 +66,24 @@ def photo_path(name: str) -> Path:
 def load_photo(name: str, max_side: int | None = None) -> torch.Tensor:
     """A bundled photo as a tensor [1,3,H,W] in [0, 1]."""
     return load_image(photo_path(name), max_side=max_side)
+
+
+def painting_path(name: str) -> Path:
+    """Path of a bundled public-domain painting by short name (see PAINTING_FILES)."""
+    if name not in PAINTING_FILES:
+        raise ValueError(f"unknown painting {name!r}: choose one of {', '.join(PAINTING_FILES)}")
+    path = PAINTINGS_DIR / PAINTING_FILES[name]
+    if not path.is_file():
+        raise ImageError(
+            f"painting '{name}' is missing from {PAINTINGS_DIR}: the paintings ship with the repository, "
+            "so install stylelib from a clone (pip install -e .) or pass the image's path instead"
+        )
+    return path
+
+
+def load_painting(name: str, max_side: int | None = None) -> torch.Tensor:
+    """A bundled painting as a tensor [1,3,H,W] in [0, 1]."""
+    return load_image(painting_path(name), max_side=max_side)
 
 
 def _smooth_noise(rng: np.random.Generator, size: int, cells: int, channels: int = 1) -> np.ndarray:
@@ -171,8 +200,13 @@ def procedural_style(name: str, size: int = 512, seed: int = 0) -> torch.Tensor:
     return load_image(np.clip(pixels, 0.0, 1.0).astype(np.float32))
 
 
+STYLE_NAMES = (*PAINTING_FILES, *STYLE_PAINTERS)  # every style known by a short name
+
+
 def resolve_image(spec: str | os.PathLike) -> torch.Tensor:
-    """An image file path, or the name of a bundled photo or procedural style."""
-    if Path(spec).exists() or spec not in {*PHOTO_FILES, *STYLE_PAINTERS}:
+    """An image file path, or the name of a bundled photo, painting or procedural style."""
+    if Path(spec).exists() or spec not in {*PHOTO_FILES, *STYLE_NAMES}:
         return load_image(spec)
-    return load_photo(spec) if spec in PHOTO_FILES else procedural_style(spec)
+    if spec in PHOTO_FILES:
+        return load_photo(spec)
+    return load_painting(spec) if spec in PAINTING_FILES else procedural_style(spec)
