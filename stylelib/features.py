@@ -204,17 +204,24 @@ class VGG19Features(nn.Module):
         normalised = (image - self.mean) / self.std
         return normalised.flip(1) if self.preprocessing == "caffe" else normalised
 
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Activations of the requested layers for RGB images [B,3,H,W] in [0, 1]."""
+    def forward(self, image: torch.Tensor, layers: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+        """Activations of the requested layers (default: all of self.layers) for RGB images [B,3,H,W] in [0, 1].
+
+        Asking for a subset stops the pass at the deepest layer of that subset.
+        """
         if image.dim() != 4 or image.shape[1] != 3:
             raise ValueError(f"expected RGB images [B,3,H,W], got shape {tuple(image.shape)}")
+        wanted = set(self.layers if layers is None else _validate_layers(layers))
+        if not wanted <= set(self.layers):
+            raise ValueError(f"layers {sorted(wanted - set(self.layers))} are not among this extractor's {self.layers}")
         x = self.preprocess(image)
-        wanted = set(self.layers)
         out = {}
         for name, module in self.body.named_children():
             x = module(x)
             if name in wanted:
                 out[name] = x
+                if len(out) == len(wanted):
+                    break
         return out
 
     def train(self, mode: bool = True) -> VGG19Features:

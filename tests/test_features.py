@@ -34,6 +34,19 @@ def test_extractor_stops_at_the_deepest_requested_layer():
     assert out["relu2_1"].shape == (1, 128, 16, 16)
 
 
+def test_a_subset_of_layers_stops_the_pass_early_with_the_same_values():
+    model = VGG19Features("random", layers=("relu1_1", "relu3_1", "relu4_2"))
+    image = torch.rand(1, 3, 32, 32)
+    calls = []
+    model.body.relu3_1.register_forward_hook(lambda *_: calls.append("relu3_1"))
+    model.body.conv4_1.register_forward_hook(lambda *_: calls.append("conv4_1"))
+    subset = model(image, layers=("relu3_1",))
+    assert set(subset) == {"relu3_1"} and calls == ["relu3_1"], "the pass should stop at relu3_1"
+    assert torch.equal(subset["relu3_1"], model(image)["relu3_1"])
+    with pytest.raises(ValueError, match="relu5_1"):
+        model(image, layers=("relu5_1",))
+
+
 def test_layer_names_follow_the_papers():
     assert LAYER_NAMES[:5] == ("conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1")
     assert LAYER_NAMES[-1] == "pool5" and len(LAYER_NAMES) == 37
