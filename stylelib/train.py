@@ -1,10 +1,12 @@
 """Adversarial training of the feed-forward generator: config, trainer, checkpoints, exact resume.
 
 Generator objective (every term relative, so the weights are dimensionless):
-  content_weight * ||F(G(p)) - F(p)||^2 / ||F(p)||^2          (VGG19 relu4_2 by default)
-+ style_weight   * mean_l ||G_l(G(p)) - A_l||^2 / ||A_l||^2    (Gram matrices, relu1_1..relu5_1)
-+ adversarial_weight * L_adv(D(G(p)))                          (D: PatchGAN, real = style crops)
+  content_weight * ||F(G(p)) - F(p)||^2 / ||F(p)||^2                         (VGG19 relu4_2 by default)
++ style_strength * style_weight * mean_l ||G_l(G(p)) - A_l||^2 / ||A_l||^2    (Gram matrices, relu1_1..relu5_1)
++ style_strength * adversarial_weight * L_adv(D(G(p)))                        (D: PatchGAN, real = style crops)
 + tv_weight * TV(G(p))
+`style_strength` is the user's dial on top of the calibrated weights: 1 = the recipe, below 1 keeps
+more of the photo, above 1 paints more of the painting.
 It starts with `warmup_steps` of reconstruction only (content + pixel L1), so the generator
 begins as a near-identity map and the style is added onto a photo rather than onto noise.
 """
@@ -60,6 +62,9 @@ ABLATIONS: dict[str, tuple[str, dict]] = {
 }
 
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
 class TrainingDivergedError(FloatingPointError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
 
@@ -79,9 +84,12 @@ class TrainConfig:
     warmup_steps: int = 50  # reconstruction-only steps at the start
     lr_generator: float = 1e-3
     lr_discriminator: float = 2e-4
+    lr_schedule: str = "constant"  # "constant", or "cosine": after warm-up, both rates decay to lr_final_fraction
+    lr_final_fraction: float = 0.1  # the cosine schedule's last learning rate, as a fraction of the first
     content_weight: float = 1.0
     style_weight: float = 1.0
     adversarial_weight: float = 0.05  # 0 = no discriminator (Johnson et al.)
+    style_strength: float = 1.0  # scales the style and adversarial weights together: <1 more photo, >1 more painting
     tv_weight: float = 0.0
     adversarial_loss: str = "lsgan"  # "lsgan", "hinge" or "nonsaturating"
     r1_weight: float = 0.0  # R1 gradient penalty on real images
@@ -109,7 +117,10 @@ class TrainConfig:
             (self.batch_size >= 1 and self.steps >= 1, "batch_size and steps must be at least 1"),
             (0 <= self.warmup_steps <= self.steps, "warmup_steps: must be between 0 and steps"),
             (self.lr_generator > 0 and self.lr_discriminator > 0, "learning rates must be positive"),
+            (self.lr_schedule in LR_SCHEDULES, f"lr_schedule: use one of {', '.join(LR_SCHEDULES)}"),
+            (0 <= self.lr_final_fraction <= 1, "lr_final_fraction: must be in [0, 1]"),
             (min(self.content_weight, self.style_weight, self.adversarial_weight, self.tv_weight) >= 0, "weights >= 0"),
+            (self.style_strength >= 0, "style_strength: must be >= 0 (0 keeps the photo, 1 is the recipe)"),
             (0 <= self.ema_decay < 1, "ema_decay: must be in [0, 1)"),
             (self.style_weights is None or len(self.style_weights) == len(self.styles), "style_weights: one per style"),
             (min(self.log_every, self.sample_every, self.checkpoint_every) >= 1, "*_every must be at least 1"),
@@ -137,6 +148,15 @@ class TrainConfig:
             return cls.from_dict(json.loads(Path(path).read_text()))
         except (OSError, json.JSONDecodeError) as error:
             raise ValueError(f"cannot read training config '{path}': {error}") from error
+
+
+def learning_rate_factor(config: TrainConfig, step: int) -> float:
+    """The multiplier of both learning rates at `step` (0-based): 1 through warm-up, then the schedule."""
+    if config.lr_schedule == "constant" or step < config.warmup_steps:
+        return 1.0
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    final = config.lr_final_fraction
+    return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
 def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
@@ -236,7 +256,7 @@ class Trainer:
         with self.runtime.autocast():
             features = self.extractor(output)
             with torch.no_grad():
-                targets = self.extractor(photos)
+                targets = self.extractor(photos, layers=config.content_layers)
         content = sum(
             content_loss(features[layer], targets[layer]) / targets[layer].float().pow(2).mean()
             for layer in config.content_layers
@@ -248,11 +268,12 @@ class Trainer:
             return terms
         terms["style"] = style_loss(features, self.style_targets, self.style_layer_weights)
         terms["tv"] = total_variation(output)
-        total = config.content_weight * content + config.style_weight * terms["style"] + config.tv_weight * terms["tv"]
+        stylised = config.style_weight * terms["style"]
         if self.discriminator is not None:
             with self.runtime.autocast():
                 terms["adversarial"] = generator_adversarial_loss(self.discriminator(output), config.adversarial_loss)
-            total = total + config.adversarial_weight * terms["adversarial"]
+            stylised = stylised + config.adversarial_weight * terms["adversarial"]
+        total = config.content_weight * content + config.style_strength * stylised + config.tv_weight * terms["tv"]
         terms["total"] = total
         return terms
 
@@ -275,9 +296,16 @@ class Trainer:
         terms["d_fake"] = torch.stack([f.float().mean() for f in fake_logits]).mean()
         return terms
 
+    def _set_learning_rates(self) -> None:
+        factor = learning_rate_factor(self.config, self.step)
+        for optimizer, base in ((self.opt_g, self.config.lr_generator), (self.opt_d, self.config.lr_discriminator)):
+            for group in optimizer.param_groups if optimizer is not None else ():
+                group["lr"] = base * factor
+
     def train_step(self) -> dict[str, float]:
         """One step: a D update on the current outputs (after warm-up), then a G update."""
         warmup = self.step < self.config.warmup_steps
+        self._set_learning_rates()
         started = time.perf_counter()
         photos = self._on_device(self.content_sampler.sample(self.config.batch_size))
         with self.runtime.autocast():

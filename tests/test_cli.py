@@ -9,6 +9,7 @@ from stylelib.images import load_image, save_image
 from stylelib.inference import compile_generator, export_generator, load_generator
 from stylelib.models import Generator
 from stylelib.runtime import make_runtime
+from stylelib.train import CONFIG, TrainConfig
 
 
 def test_stylize_writes_the_image_and_reports(tmp_path, capsys):
@@ -95,6 +96,17 @@ def test_train_then_stylize_a_file_and_a_folder_then_export(tmp_path, capsys):
     scripted = torch.jit.load(str(exported))
     photo = load_image(out)
     assert torch.allclose(scripted(photo), load_generator(run)(photo), atol=1e-5)
+
+
+def test_train_takes_a_painting_by_name_and_a_style_strength(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "--out", str(run), "--style", "hokusai", "--style-strength", "2.5", "--generator", "lite"]
+    args += ["--size", "32", "--steps", "1", "--warmup-steps", "1", "--batch-size", "1", "--precision", "fp32"]
+    assert main([*args, "--quiet"]) == 0
+    config = TrainConfig.load(run / CONFIG)
+    assert config.styles == ["hokusai"] and config.style_strength == 2.5
+    assert main([*args, "--out", str(tmp_path / "bad"), "--style-strength", "-1"]) == 2
+    assert "style_strength" in capsys.readouterr().err
 
 
 def test_stylize_checkpoint_errors_are_one_line(tmp_path, capsys):

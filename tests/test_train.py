@@ -8,7 +8,15 @@ import pytest
 import torch
 from PIL import Image
 
-from stylelib.train import CHECKPOINT, CONFIG, METRICS, TrainConfig, Trainer, TrainingDivergedError
+from stylelib.train import (
+    CHECKPOINT,
+    CONFIG,
+    METRICS,
+    TrainConfig,
+    Trainer,
+    TrainingDivergedError,
+    learning_rate_factor,
+)
 
 
 def _config(**overrides) -> TrainConfig:
@@ -74,6 +82,29 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
     assert [r["step"] for r in split] == [1, 2, 3, 4, 5, 6]
     for a, b in zip(straight, split):
         assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
+
+
+def test_cosine_schedule_decays_after_warm_up_and_resumes_exactly(tmp_path):
+    config = _config(lr_schedule="cosine", lr_final_fraction=0.2, steps=6, warmup_steps=2)
+    factors = [learning_rate_factor(config, step) for step in range(6)]
+    assert factors[:3] == [1.0, 1.0, 1.0] and factors == sorted(factors, reverse=True)
+    assert learning_rate_factor(config, 6) == pytest.approx(0.2)
+    assert learning_rate_factor(_config(), 5) == 1.0
+
+    Trainer(config, tmp_path / "straight").train(progress=False)
+    interrupted = Trainer(config, tmp_path / "split")
+    for _ in range(3):
+        interrupted.train_step()
+    interrupted.save_checkpoint()
+    resumed = Trainer.resume(tmp_path / "split")
+    assert resumed.opt_g.param_groups[0]["lr"] == pytest.approx(config.lr_generator * factors[2])
+    for _ in range(3):
+        record = resumed.train_step()
+    assert resumed.opt_g.param_groups[0]["lr"] == pytest.approx(config.lr_generator * factors[5])
+    straight = _log(tmp_path / "straight")[-1]
+    assert {k: v for k, v in straight.items() if k != "seconds"} == {k: v for k, v in record.items() if k != "seconds"}
+    with pytest.raises(ValueError, match="lr_schedule"):
+        _config(lr_schedule="linear").validate()
 
 
 def test_one_step_lowers_each_loss_on_a_fixed_batch(tmp_path):
@@ -151,3 +182,17 @@ def test_a_folder_of_paintings_is_one_style_sharing_its_weight(tmp_path):
     trainer = Trainer(_config(styles=[str(folder), "woodcut"], style_weights=[1.0, 1.0]), tmp_path / "run")
     assert len(trainer.style_sampler.sources) == 3
     assert trainer.style_sampler.sample(2).shape == (2, 3, 32, 32)
+
+
+@pytest.mark.parametrize("strength", [0.0, 0.5, 3.0])
+def test_style_strength_scales_the_style_and_adversarial_terms(tmp_path, strength):
+    trainer = Trainer(_config(style_strength=strength, warmup_steps=0), tmp_path / "run")
+    photos = trainer.content_sampler.sample(2)
+    output = trainer.generator(photos)
+    terms = trainer._generator_losses(photos, output, warmup=False)
+    config = trainer.config
+    stylised = config.style_weight * terms["style"] + config.adversarial_weight * terms["adversarial"]
+    expected = config.content_weight * terms["content"] + strength * stylised
+    assert torch.allclose(terms["total"], expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="style_strength"):
+        _config(style_strength=-1).validate()
