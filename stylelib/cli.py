@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import downloads, evaluation, inference, nst, sweep, train
+from . import distributed, downloads, evaluation, inference, nst, sweep, train
 from .data import PHOTO_FILES, STYLE_NAMES, resolve_image
 from .features import WeightsUnavailableError
 from .images import ImageError, save_image
@@ -126,7 +126,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         "generator": (str, "default or lite"),
         "size": (int, "training crop side in px"),
         "steps": (int, "total training steps"),
-        "batch_size": (int, "crops per step"),
+        "batch_size": (int, "crops per step (per process under torchrun)"),
         "warmup_steps": (int, "reconstruction-only steps first"),
         "content_weight": (float, "weight of the relu4_2 content loss"),
         "style_weight": (float, "weight of the Gram style loss"),
@@ -147,7 +147,14 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
-    """Run `train`: a new run from defaults/--config/flags, or --resume an existing one."""
+    """Run `train`: a new run from defaults/--config/flags, or --resume an existing one (also under torchrun)."""
+    try:
+        _train(args)
+    finally:
+        distributed.stop()
+
+
+def _train(args: argparse.Namespace) -> None:
     if args.resume:
         trainer = train.Trainer.resume(args.out, steps=args.steps)
     else:
@@ -158,16 +165,18 @@ def run_train(args: argparse.Namespace) -> None:
         if args.style:
             config.styles = args.style
         trainer = train.Trainer(config, args.out)
-    print(
-        f"training {trainer.config.generator} generator in {args.out} on {trainer.runtime}, "
+    say = print if trainer.process.is_main else (lambda *_: None)
+    processes = f" x {trainer.process.world_size} processes" if trainer.process.is_distributed else ""
+    say(
+        f"training {trainer.config.generator} generator in {args.out} on {trainer.runtime}{processes}, "
         f"from step {trainer.step} to {trainer.config.steps}"
     )
     started = time.perf_counter()
     trainer.train(progress=not args.quiet)
     last = trainer.history[-1] if trainer.history else {}
     losses = "  ".join(f"{k} {last[k]:.4g}" for k in ("content", "style", "adversarial", "d_loss") if k in last)
-    print(f"done: step {trainer.step}; {losses}")
-    print(f"wall time: {time.perf_counter() - started:.1f} s; samples in {args.out / 'samples'}")
+    say(f"done: step {trainer.step}; {losses}")
+    say(f"wall time: {time.perf_counter() - started:.1f} s; samples in {args.out / 'samples'}")
 
 
 def _add_export(commands: argparse._SubParsersAction) -> None:

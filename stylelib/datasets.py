@@ -1,4 +1,13 @@
-"""Training data: folders of images, and reproducible random crops for the generator and discriminator."""
+"""Training data: folders of images, and reproducible random crops fed by a torch DataLoader.
+
+`RandomCrops` is a map-style dataset over an endless stream: item k is a random crop whose
+image, scale, window and flip depend only on (seed, k). So the crops do not depend on how many
+worker processes decode them, a resumed run continues the stream exactly from its step, and
+several processes (one per GPU) can split each step's batch between them. Images are chosen
+epoch by epoch in a fresh random order, so within an epoch every image is used once and the
+ranks of a multi-GPU run read disjoint shards of the photos. Files are decoded only when a crop
+needs them, so a folder of 100,000 photos costs nothing up front.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +15,23 @@ import math
 import os
 import warnings
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .images import ImageError, ImageSource, load_image, resize
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+_STREAM_LENGTH = 2**62  # the stream is endless; DataLoader only needs a length
+_ORDER_STREAM, _CROP_STREAM = 0, 1
+
+
+def _generator(*key: int) -> torch.Generator:
+    """A torch generator seeded from integers, the same in every process (unlike hash())."""
+    return torch.Generator().manual_seed(int(np.random.SeedSequence(key).generate_state(1, dtype=np.uint64)[0]))
 
 
 def find_images(folder: str | os.PathLike) -> list[Path]:
@@ -27,13 +45,13 @@ def find_images(folder: str | os.PathLike) -> list[Path]:
     return files
 
 
-class CropSampler:
-    """Random square crops of a set of images, rescaled and flipped, reproducible from a seed.
+class RandomCrops(Dataset):
+    """Item k: a `size` x `size` crop [3,size,size] of one image, reproducible from (seed, k).
 
-    Each crop picks an image, resizes it so its short side is a random length in `short_side`
-    (pixels), cuts a random `size` x `size` window and flips it left-right half the time.
-    Files are decoded on first use and kept in a small cache; a file that cannot be read is
-    dropped with one warning naming it, so a bad file never stops a long run.
+    Each crop resizes its image so the short side is a random length in `short_side` (pixels),
+    cuts a random window and flips it left-right half the time. An image that cannot be read is
+    replaced by the next one in the epoch's order, and its path is returned beside the crop
+    (`collate_crops` gathers them) so the caller can warn about it once.
     """
 
     def __init__(
@@ -43,7 +61,7 @@ class CropSampler:
         short_side: tuple[float, float] | None = None,
         flip: bool = True,
         seed: int = 0,
-        cache_size: int = 256,
+        cache_size: int = 64,
     ) -> None:
         if not sources:
             raise ValueError("no images to sample from: give at least one photo or painting")
@@ -55,63 +73,120 @@ class CropSampler:
         if self.short_side[0] < size or self.short_side[1] < self.short_side[0]:
             raise ValueError(f"short_side {self.short_side} must be an increasing range starting at >= size {size}")
         self.flip = flip
-        self.generator = torch.Generator().manual_seed(seed)
+        self.seed = seed
         self._cache: OrderedDict[int, torch.Tensor] = OrderedDict()
         self._cache_size = cache_size
-        self._unreadable: set[int] = set()
+        self._order: tuple[int, torch.Tensor] | None = None
 
-    def _image(self, index: int) -> torch.Tensor | None:
+    def __len__(self) -> int:
+        return _STREAM_LENGTH
+
+    def _epoch_order(self, epoch: int) -> torch.Tensor:
+        if self._order is None or self._order[0] != epoch:
+            generator = _generator(self.seed, _ORDER_STREAM, epoch)
+            self._order = (epoch, torch.randperm(len(self.sources), generator=generator))
+        return self._order[1]
+
+    def _image(self, index: int) -> torch.Tensor:
         if index in self._cache:
             self._cache.move_to_end(index)
             return self._cache[index]
-        try:
-            image = load_image(self.sources[index])
-        except ImageError as error:
-            warnings.warn(f"skipping unreadable training image: {error}", stacklevel=3)
-            self._unreadable.add(index)
-            return None
-        # Keep no more pixels than the largest crop scale needs, to bound the cache's memory.
+        image = load_image(self.sources[index])
+        # Keep no more pixels than the largest crop scale needs, to bound memory and resize time.
         image = _shrink_short_side(image, math.ceil(self.short_side[1]))
         self._cache[index] = image
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return image
 
-    def _uniform(self) -> float:
-        return torch.rand((), generator=self.generator).item()
+    def _readable_image(self, k: int) -> tuple[torch.Tensor, list[str]]:
+        count = len(self.sources)
+        epoch, position = divmod(k, count)
+        order = self._epoch_order(epoch)
+        skipped = []
+        for offset in range(count):
+            index = int(order[(position + offset) % count])
+            try:
+                return self._image(index), skipped
+            except ImageError as error:
+                skipped.append(str(error))
+        raise ValueError(f"none of the {count} training images could be read: {'; '.join(skipped[:3])} ...")
 
-    def crop(self) -> torch.Tensor:
-        """One random crop [1,3,size,size]."""
-        while len(self._unreadable) < len(self.sources):
-            index = int(torch.randint(len(self.sources), (), generator=self.generator))
-            if index in self._unreadable:
-                continue
-            image = self._image(index)
-            if image is not None:
-                break
-        else:
-            raise ValueError(f"none of the {len(self.sources)} training images could be read; see the warnings")
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, list[str]]:
+        """The crop of item k and the unreadable files skipped to make it."""
+        image, skipped = self._readable_image(k)
+        generator = _generator(self.seed, _CROP_STREAM, k)
+        scale_draw, top_draw, left_draw, flip_draw = torch.rand(4, generator=generator).tolist()
         low, high = self.short_side
-        short = round(low + (high - low) * self._uniform())
         height, width = image.shape[-2:]
-        scale = short / min(height, width)
-        scaled = resize(image, (max(self.size, round(height * scale)), max(self.size, round(width * scale))))
-        top = int(self._uniform() * (scaled.shape[-2] - self.size + 1))
-        left = int(self._uniform() * (scaled.shape[-1] - self.size + 1))
-        patch = scaled[..., top : top + self.size, left : left + self.size]
-        return patch.flip(-1) if self.flip and self._uniform() < 0.5 else patch
+        scale = round(low + (high - low) * scale_draw) / min(height, width)
+        window = min(height, width, max(1, round(self.size / scale)))  # the crop's side before resizing
+        top = int(top_draw * (height - window + 1))
+        left = int(left_draw * (width - window + 1))
+        crop = resize(image[..., top : top + window, left : left + window], (self.size, self.size))[0]
+        return (crop.flip(-1) if self.flip and flip_draw < 0.5 else crop), skipped
 
-    def sample(self, batch_size: int) -> torch.Tensor:
-        """A batch of random crops [batch_size,3,size,size]."""
-        return torch.cat([self.crop() for _ in range(batch_size)])
+    def batch(self, start: int, count: int) -> torch.Tensor:
+        """Items start .. start+count-1 as one batch [count,3,size,size] (for figures and tests)."""
+        return torch.stack([self[k][0] for k in range(start, start + count)])
 
-    def state_dict(self) -> dict:
-        """The random state, for exact resume."""
-        return {"generator": self.generator.get_state()}
 
-    def load_state_dict(self, state: dict) -> None:
-        """Restore the random state saved by state_dict()."""
-        self.generator.set_state(state["generator"])
+def collate_crops(items: list[tuple[torch.Tensor, list[str]]]) -> tuple[torch.Tensor, list[str]]:
+    """Stack crops into a batch and gather the unreadable files skipped on the way."""
+    return torch.stack([crop for crop, _ in items]), [message for _, skipped in items for message in skipped]
+
+
+class StepSampler(Sampler[int]):
+    """Stream indices for steps start_step, start_step+1, ...: this rank's slice of each global batch.
+
+    Step s covers stream items s*B*W ... (s+1)*B*W - 1 for B crops per rank and W ranks; rank r
+    takes the r-th block of B. One process with batch B*W therefore sees the same crops as W
+    processes with batch B each.
+    """
+
+    def __init__(self, batch_size: int, start_step: int = 0, rank: int = 0, world_size: int = 1) -> None:
+        self.batch_size, self.start_step, self.rank, self.world_size = batch_size, start_step, rank, world_size
+
+    def __iter__(self) -> Iterator[int]:
+        step = self.start_step
+        while True:
+            first = (step * self.world_size + self.rank) * self.batch_size
+            yield from range(first, first + self.batch_size)
+            step += 1
+
+    def __len__(self) -> int:
+        return _STREAM_LENGTH
+
+
+def crop_loader(
+    crops: RandomCrops,
+    batch_size: int,
+    start_step: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    workers: int = 0,
+    pin_memory: bool = False,
+) -> Iterator[tuple[torch.Tensor, list[str]]]:
+    """An endless iterator of (batch [B,3,S,S], skipped files) from `start_step` on, decoded by `workers` processes."""
+    loader = DataLoader(
+        crops,
+        batch_size=batch_size,
+        sampler=StepSampler(batch_size, start_step, rank, world_size),
+        num_workers=workers,
+        collate_fn=collate_crops,
+        pin_memory=pin_memory,
+        prefetch_factor=4 if workers else None,
+        persistent_workers=workers > 0,
+    )
+    return iter(loader)
+
+
+def warn_skipped(messages: list[str], already: set[str]) -> None:
+    """One warning per unreadable file, the first time it is reported."""
+    for message in messages:
+        if message not in already:
+            already.add(message)
+            warnings.warn(f"skipping unreadable training image: {message}", stacklevel=2)
 
 
 def _shrink_short_side(image: torch.Tensor, limit: int) -> torch.Tensor:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .storage import atomic_write
 
 MIN_SIDE = 16
 ImageSource = str | os.PathLike | np.ndarray | Image.Image | torch.Tensor
@@ -163,16 +164,8 @@ def save_image(image: torch.Tensor, path: str | os.PathLike, *, overwrite: bool 
     suffix = target.suffix.lower() or ".png"
     if suffix not in Image.registered_extensions():
         raise ImageError(f"'{target}': unknown image extension {suffix!r}; use .png or .jpg")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-", suffix=suffix)
-    os.close(handle)
-    try:
-        to_pil(image).save(temporary, format=Image.registered_extensions()[suffix])
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
+    pil = to_pil(image)
+    return atomic_write(target, lambda temporary: pil.save(temporary, format=Image.registered_extensions()[suffix]))
 
 
 def image_grid(images: Sequence[torch.Tensor], columns: int | None = None, padding: int = 4) -> torch.Tensor:

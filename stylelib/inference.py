@@ -13,6 +13,7 @@ from .datasets import find_images
 from .images import ImageSource, load_image, save_image
 from .models import Generator
 from .runtime import Runtime, make_runtime
+from .storage import load_checkpoint
 from .train import CHECKPOINT
 
 EXPORT_FORMATS = ("torchscript", "onnx")
@@ -25,7 +26,7 @@ def load_generator(source: str | os.PathLike, use_ema: bool = True) -> Generator
         path = path / CHECKPOINT
     if not path.exists():
         raise ValueError(f"no checkpoint at '{path}': pass a training run folder or its {CHECKPOINT}")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_checkpoint(path)
     if "generator_settings" not in state:
         raise ValueError(f"'{path}' is not a stylelib training checkpoint")
     generator = Generator(**state["generator_settings"])

@@ -31,6 +31,10 @@ class Runtime:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """A loss scaler for one optimiser: active in fp16 (whose gradients underflow), a pass-through otherwise."""
+        return torch.amp.GradScaler(self.device.type, enabled=self.autocast_dtype == torch.float16)
+
     def __str__(self) -> str:
         return f"{self.device.type}/{self.precision}"
 
@@ -39,6 +43,15 @@ def cpu_has_bf16_matmul() -> bool:
     """True when this CPU has native bf16 matrix instructions (AVX512-BF16 or AMX)."""
     probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def cuda_has_native_bf16(device: torch.device) -> bool:
+    """True on GPUs of compute capability 8.0 (Ampere) and newer, whose tensor cores run bf16.
+
+    torch.cuda.is_bf16_supported() also answers True where bf16 is only emulated (a T4 or V100),
+    which is slower than fp16 there.
+    """
+    return torch.cuda.get_device_capability(device) >= (8, 0)
 
 
 def choose_device(name: str = "auto") -> torch.device:
@@ -67,11 +80,9 @@ def choose_precision(device: torch.device, name: str = "auto") -> torch.dtype | 
     if name == "bf16":
         return torch.bfloat16
     if name == "fp16":
-        if device.type == "cpu":
-            raise ValueError("fp16 autocast is not useful on the CPU: use bf16 or fp32")
-        return torch.float16
+        return torch.float16  # on a CPU only for testing the GPU path: slower than fp32 there
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if cuda_has_native_bf16(device) else torch.float16
     if device.type == "cpu" and cpu_has_bf16_matmul():
         return torch.bfloat16
     return None

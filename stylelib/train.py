@@ -19,25 +19,23 @@ import dataclasses
 import json
 import math
 import os
-import random
 import signal
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from . import distributed
 from .data import HELD_OUT_PHOTOS, TRAIN_PHOTOS, load_photo, resolve_image
-from .datasets import CropSampler, find_images
+from .datasets import RandomCrops, crop_loader, find_images, warn_skipped
 from .features import STYLE_LAYERS, VGG19Features
 from .images import image_grid, resize_long_side, save_image
 from .losses import (
     ADVERSARIAL_LOSSES,
-    content_loss,
     discriminator_loss,
     generator_adversarial_loss,
     gram_matrix,
@@ -47,7 +45,8 @@ from .losses import (
     total_variation,
 )
 from .models import GENERATOR_CONFIGS, Discriminator, Generator
-from .runtime import make_runtime, seed_everything
+from .runtime import Runtime, make_runtime, seed_everything
+from .storage import atomic_write, load_checkpoint, random_states, restore_random_states, save_checkpoint
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
@@ -105,6 +104,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
+    workers: int = -1  # photo-decoding processes per training process; -1 = auto: none on a CPU, up to 8 per GPU
 
     def validate(self) -> None:
         """Raise ValueError naming the first field that cannot work."""
@@ -159,19 +159,6 @@ def learning_rate_factor(config: TrainConfig, step: int) -> float:
     return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Write through a temporary file in the same folder, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 @contextlib.contextmanager
 def _deferred_interrupt() -> Iterator[dict]:
     """Turn Ctrl-C into a flag checked between steps, so the state saved on exit is consistent."""
@@ -188,7 +175,7 @@ def _deferred_interrupt() -> Iterator[dict]:
 
 
 class Trainer:
-    """Owns the networks, optimisers, data and run folder of one training run."""
+    """Owns the networks, optimisers, data and run folder of one training run (or one process of it)."""
 
     def __init__(self, config: TrainConfig, run_dir: str | os.PathLike, *, _resuming: bool = False) -> None:
         config.validate()
@@ -196,8 +183,10 @@ class Trainer:
         self.run_dir = Path(run_dir)
         if (self.run_dir / CHECKPOINT).exists() and not _resuming:
             raise FileExistsError(f"'{self.run_dir}' already holds a run; resume it or choose another folder")
+        self.process = distributed.process_info()
         seed_everything(config.seed)
-        self.runtime = make_runtime(config.device, config.precision)
+        self.runtime = _process_runtime(config, self.process)
+        distributed.start(self.process, self.runtime.device)
         device = self.runtime.device
         self.generator = Generator.from_name(config.generator).to(device, memory_format=torch.channels_last)
         self.ema = copy.deepcopy(self.generator).requires_grad_(False) if config.ema_decay > 0 else None
@@ -206,33 +195,40 @@ class Trainer:
             self.discriminator = Discriminator(
                 config.d_width, config.d_layers, config.d_scales, config.spectral_norm
             ).to(device, memory_format=torch.channels_last)
+        # Under torchrun the wrappers average gradients over the processes; alone they are the networks.
+        self._train_generator = _data_parallel(self.generator, self.process, device)
+        self._train_discriminator = _data_parallel(self.discriminator, self.process, device)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_generator, betas=(0.5, 0.999))
         self.opt_d = (
             torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_discriminator, betas=(0.5, 0.999))
             if self.discriminator is not None
             else None
         )
+        self.scaler_g, self.scaler_d = self.runtime.grad_scaler(), self.runtime.grad_scaler()
         self.extractor = VGG19Features(layers=(*STYLE_LAYERS, *config.content_layers)).to(
             device, memory_format=torch.channels_last
         )
         paintings, blend = _style_images(config.styles, config.style_weights, config.style_size)
         self._set_style_targets(paintings, blend)
         shortest = min(min(p.shape[-2:]) for p in paintings)
-        self.style_sampler = CropSampler(
+        self.style_crops = RandomCrops(
             paintings, config.size, (max(config.size, 0.75 * shortest), max(config.size, 1.25 * shortest)), seed=1
         )
         train_sources, self.held_out = _content_sources(config.content_dir, config.size)
-        self.content_sampler = CropSampler(train_sources, config.size, seed=config.seed)
+        self.content_crops = RandomCrops(train_sources, config.size, seed=config.seed)
         self.step = 0
         self.history: list[dict[str, float]] = []
+        self._pending: list[tuple[int, bool, float, dict[str, torch.Tensor]]] = []
+        self._batches: tuple[int, Iterator, Iterator] | None = None
+        self._unreadable: set[str] = set()
 
     @classmethod
     def resume(cls, run_dir: str | os.PathLike, steps: int | None = None) -> Trainer:
-        """Reload a run from its checkpoint; `steps` raises the total step count."""
+        """Reload a run from its checkpoint (written on any device); `steps` raises the total step count."""
         path = Path(run_dir) / CHECKPOINT
         if not path.exists():
             raise ValueError(f"no checkpoint in '{run_dir}': nothing to resume (start a new run instead)")
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = load_checkpoint(path)
         config = TrainConfig.from_dict(state["config"])
         if steps is not None:
             config.steps = steps
@@ -241,7 +237,8 @@ class Trainer:
         return trainer
 
     def _set_style_targets(self, paintings: list[torch.Tensor], blend: list[float]) -> None:
-        with torch.no_grad(), self.runtime.autocast():
+        # fp32 and outside autocast: fp16 Gram matrices of a large painting overflow.
+        with torch.no_grad():
             grams = [
                 {layer: gram_matrix(self.extractor(self._on_device(p))[layer]) for layer in STYLE_LAYERS}
                 for p in paintings
@@ -249,7 +246,36 @@ class Trainer:
         self.style_targets, self.style_layer_weights = relative_style_targets(grams, blend)
 
     def _on_device(self, images: torch.Tensor) -> torch.Tensor:
-        return images.to(self.runtime.device, memory_format=torch.channels_last)
+        return images.to(self.runtime.device, memory_format=torch.channels_last, non_blocking=True)
+
+    def _next_batches(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """This process's photo and painting crops for the current step, from the loaders."""
+        if self._batches is None or self._batches[0] != self.step:
+            config, process = self.config, self.process
+            workers, pin = _loader_workers(config, self.runtime.device, process), self.runtime.device.type == "cuda"
+            loaders = [
+                crop_loader(crops, config.batch_size, self.step, process.rank, process.world_size, workers, pin)
+                for crops in (self.content_crops, self.style_crops)
+            ]
+            self._batches = (self.step, *loaders)
+        _, photo_batches, painting_batches = self._batches
+        (photos, skipped), (paintings, skipped_paintings) = next(photo_batches), next(painting_batches)
+        warn_skipped(skipped + skipped_paintings, self._unreadable)
+        self._batches = (self.step + 1, photo_batches, painting_batches)
+        return self._on_device(photos), self._on_device(paintings)
+
+    def _content_loss(self, features: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+        """mean_l ||F_l(x) - F_l(p)||^2 / ||F_l(p)||^2 over the whole batch, summed over all processes.
+
+        Each process returns W * (its squared error) / (everyone's target energy), so the mean over the
+        W processes, which is what DDP's averaged gradients optimise, is the loss of the global batch.
+        """
+        total = torch.zeros((), device=self.runtime.device)
+        for layer in self.config.content_layers:
+            feature, target = features[layer].float(), targets[layer].float()
+            energy = distributed.all_sum(target.pow(2).sum())
+            total = total + self.process.world_size * (feature - target).pow(2).sum() / energy
+        return total / len(self.config.content_layers)
 
     def _generator_losses(self, photos: torch.Tensor, output: torch.Tensor, warmup: bool) -> dict[str, torch.Tensor]:
         config = self.config
@@ -257,10 +283,7 @@ class Trainer:
             features = self.extractor(output)
             with torch.no_grad():
                 targets = self.extractor(photos, layers=config.content_layers)
-        content = sum(
-            content_loss(features[layer], targets[layer]) / targets[layer].float().pow(2).mean()
-            for layer in config.content_layers
-        ) / len(config.content_layers)
+        content = self._content_loss(features, targets)
         terms = {"content": content}
         if warmup:
             terms["pixel"] = (output.float() - photos).abs().mean()
@@ -270,31 +293,38 @@ class Trainer:
         terms["tv"] = total_variation(output)
         stylised = config.style_weight * terms["style"]
         if self.discriminator is not None:
+            # D's own weights get no gradient here (they are frozen for this pass, so DDP sees nothing).
+            self.discriminator.requires_grad_(False)
             with self.runtime.autocast():
                 terms["adversarial"] = generator_adversarial_loss(self.discriminator(output), config.adversarial_loss)
+            self.discriminator.requires_grad_(True)
             stylised = stylised + config.adversarial_weight * terms["adversarial"]
         total = config.content_weight * content + config.style_strength * stylised + config.tv_weight * terms["tv"]
         terms["total"] = total
         return terms
 
-    def _discriminator_step(self, fake: torch.Tensor) -> dict[str, torch.Tensor]:
-        real = self._on_device(self.style_sampler.sample(self.config.batch_size))
-        if self.config.r1_weight > 0:
-            real.requires_grad_(True)
+    def _discriminator_step(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        # Real and fake go through D in one batch: one forward per backward, as DDP requires.
         with self.runtime.autocast():
-            real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
+            logits = self._train_discriminator(torch.cat([real, fake]))
+        real_logits, fake_logits = [m[: len(real)] for m in logits], [m[len(real) :] for m in logits]
         loss = discriminator_loss(real_logits, fake_logits, self.config.adversarial_loss)
         terms = {"d_loss": loss}
         if self.config.r1_weight > 0:
-            terms["r1"] = r1_penalty(real_logits, real)
+            terms["r1"] = self._r1_penalty(real)
             loss = loss + self.config.r1_weight / 2 * terms["r1"]
-        _check_finite(terms, self.step + 1, self.run_dir)
         self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_d.step()
+        self.scaler_d.scale(loss).backward()
+        self.scaler_d.step(self.opt_d)
+        self.scaler_d.update()
         terms["d_real"] = torch.stack([r.float().mean() for r in real_logits]).mean()
         terms["d_fake"] = torch.stack([f.float().mean() for f in fake_logits]).mean()
         return terms
+
+    def _r1_penalty(self, real: torch.Tensor) -> torch.Tensor:
+        """R1 in fp32, on the unwrapped D (its gradient reaches D's weights through the D loss's backward)."""
+        real = real.detach().float().requires_grad_(True)
+        return r1_penalty(self.discriminator(real), real)
 
     def _set_learning_rates(self) -> None:
         factor = learning_rate_factor(self.config, self.step)
@@ -302,28 +332,58 @@ class Trainer:
             for group in optimizer.param_groups if optimizer is not None else ():
                 group["lr"] = base * factor
 
-    def train_step(self) -> dict[str, float]:
-        """One step: a D update on the current outputs (after warm-up), then a G update."""
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """One step: a D update on the current outputs (after warm-up), then a G update.
+
+        Returns the step's loss terms as tensors still on the device: reading them back would make
+        the host wait for the accelerator, so they are read in bulk at log steps (flush_records).
+        """
         warmup = self.step < self.config.warmup_steps
         self._set_learning_rates()
         started = time.perf_counter()
-        photos = self._on_device(self.content_sampler.sample(self.config.batch_size))
+        photos, paintings = self._next_batches()
         with self.runtime.autocast():
-            output = self.generator(photos)
+            output = self._train_generator(photos)
         terms: dict[str, torch.Tensor] = {}
         if self.discriminator is not None and not warmup:
-            terms.update(self._discriminator_step(output.detach()))
+            terms.update(self._discriminator_step(paintings, output.detach()))
         generator_terms = self._generator_losses(photos, output, warmup)
-        _check_finite(generator_terms, self.step + 1, self.run_dir)
         self.opt_g.zero_grad(set_to_none=True)
-        generator_terms["total"].backward()
-        self.opt_g.step()
+        self.scaler_g.scale(generator_terms["total"]).backward()
+        self.scaler_g.step(self.opt_g)
+        self.scaler_g.update()
         self._update_ema()
         self.step += 1
-        record = {key: value.item() for key, value in {**generator_terms, **terms}.items()}
-        record.update(step=self.step, warmup=float(warmup), seconds=time.perf_counter() - started)
-        self.history.append(record)
-        return record
+        terms = {key: value.detach() for key, value in {**generator_terms, **terms}.items()}
+        self._pending.append((self.step, warmup, time.perf_counter() - started, terms))
+        return terms
+
+    def flush_records(self) -> list[dict[str, float]]:
+        """Read back the losses of the steps not yet read (averaged over processes), check them, add them to history.
+
+        Raises TrainingDivergedError at the first NaN or infinite term; the last checkpoint on disk
+        predates it, because checkpoints are written only after a flush.
+        """
+        if not self._pending:
+            return []
+        values = distributed.all_mean(torch.cat([torch.stack(list(t.values())).float() for *_, t in self._pending]))
+        numbers = iter(values.tolist())
+        records = []
+        for step, warmup, seconds, terms in self._pending:
+            record = {name: next(numbers) for name in terms}
+            bad = [name for name, value in record.items() if not math.isfinite(value)]
+            if bad:
+                self._pending = []
+                raise TrainingDivergedError(
+                    f"loss '{bad[0]}' became {record[bad[0]]} at step {step}; the last good checkpoint in "
+                    f"'{self.run_dir}' is kept: lower the learning rates or the adversarial/style weights and "
+                    "resume or restart"
+                )
+            record.update(step=step, warmup=float(warmup), seconds=seconds)
+            records.append(record)
+        self._pending = []
+        self.history += records
+        return records
 
     def _update_ema(self) -> None:
         if self.ema is None:
@@ -331,8 +391,7 @@ class Trainer:
         # Short runs: average over at most the steps taken so far, so early samples are not stale.
         decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
         with torch.no_grad():
-            for ema_param, param in zip(self.ema.parameters(), self.generator.parameters()):
-                ema_param.lerp_(param, 1 - decay)
+            torch._foreach_lerp_(list(self.ema.parameters()), list(self.generator.parameters()), 1 - decay)
 
     @property
     def sampling_generator(self) -> Generator:
@@ -340,28 +399,49 @@ class Trainer:
         return self.ema if self.ema is not None else self.generator
 
     def train(self, callback: Callable[[Trainer, dict[str, float]], None] | None = None, progress: bool = True) -> None:
-        """Train up to config.steps, logging, sampling and checkpointing; Ctrl-C saves, then stops."""
-        config = self.config
-        if self.step == 0:
-            _atomic_write(self.run_dir / CONFIG, lambda tmp: Path(tmp).write_text(config.to_json()))
-        bar = tqdm(total=config.steps, initial=self.step, disable=not progress, desc="train", leave=False)
+        """Train up to config.steps, logging, sampling and checkpointing; Ctrl-C saves, then stops.
+
+        Under torchrun every process runs this; only rank 0 writes files and shows progress.
+        """
+        config, main = self.config, self.process.is_main
+        if self.step == 0 and main:
+            atomic_write(self.run_dir / CONFIG, lambda tmp: Path(tmp).write_text(config.to_json()))
+        bar = tqdm(total=config.steps, initial=self.step, disable=not (progress and main), desc="train", leave=False)
         with _deferred_interrupt() as flag:
             while self.step < config.steps:
-                record = self.train_step()
+                self.train_step()
                 bar.update(1)
-                bar.set_postfix({k: f"{record[k]:.3g}" for k in ("content", "style", "adversarial") if k in record})
-                if self.step % config.log_every == 0 or self.step == config.steps:
-                    self._log(record)
+                last = self.step == config.steps
+                log_now = self.step % config.log_every == 0 or last
+                checkpoint_now = self.step % config.checkpoint_every == 0 or last
+                if log_now:
+                    record = self.flush_records()[-1]
+                    bar.set_postfix({k: f"{record[k]:.3g}" for k in ("content", "style", "adversarial") if k in record})
+                    if main:
+                        self._log(record)
                     if callback is not None:
                         callback(self, record)
-                if self.step % config.sample_every == 0 or self.step == config.steps:
+                if (self.step % config.sample_every == 0 or last) and main:
                     self.save_samples()
-                if self.step % config.checkpoint_every == 0 or self.step == config.steps or flag["interrupted"]:
-                    self.save_checkpoint()
-                if flag["interrupted"]:
+                interrupted = self._agreed_interrupt(flag["interrupted"], log_now)
+                if checkpoint_now or interrupted:
+                    self.flush_records()  # every process checks the losses before rank 0 saves
+                    if main:
+                        self.save_checkpoint()
+                if interrupted:
                     bar.close()
+                    distributed.barrier()
                     raise KeyboardInterrupt(f"training interrupted; checkpoint saved at step {self.step}")
         bar.close()
+        distributed.barrier()
+
+    def _agreed_interrupt(self, interrupted: bool, log_now: bool) -> bool:
+        """Alone: stop at once on Ctrl-C. Under torchrun: all processes agree to stop, at a log step."""
+        if not self.process.is_distributed:
+            return interrupted
+        if not log_now:
+            return False
+        return bool(distributed.all_sum(torch.tensor(float(interrupted), device=self.runtime.device)).item())
 
     def _log(self, record: dict[str, float]) -> None:
         with open(self.run_dir / METRICS, "a") as log:
@@ -370,10 +450,11 @@ class Trainer:
     def samples(self, generator: Generator | None = None) -> torch.Tensor:
         """Grid of the held-out photos (top row) and their stylised versions (bottom row)."""
         network = generator or self.sampling_generator
+        was_training = network.training
         network.eval()
         with torch.no_grad(), self.runtime.autocast():
             outputs = [network(self._on_device(photo)).float().cpu() for photo in self.held_out]
-        network.train()
+        network.train(was_training)
         return image_grid([*self.held_out, *outputs], columns=len(self.held_out))
 
     def save_samples(self) -> Path:
@@ -381,7 +462,12 @@ class Trainer:
         return save_image(self.samples(), self.run_dir / "samples" / f"step_{self.step:06d}.png", overwrite=True)
 
     def save_checkpoint(self) -> Path:
-        """Atomically write everything needed to continue exactly: networks, optimisers, RNG states."""
+        """Atomically write everything needed to continue exactly: networks, optimisers, scalers, RNG states.
+
+        The file loads with torch.load(weights_only=True) on any device; the data stream needs no
+        state of its own, because its crops follow from the step number.
+        """
+        self.flush_records()  # never save a state whose losses were not checked
         state = {
             "step": self.step,
             "config": dataclasses.asdict(self.config),
@@ -391,13 +477,11 @@ class Trainer:
             "discriminator": self.discriminator.state_dict() if self.discriminator is not None else None,
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict() if self.opt_d is not None else None,
-            "content_sampler": self.content_sampler.state_dict(),
-            "style_sampler": self.style_sampler.state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+            "scaler_g": self.scaler_g.state_dict(),
+            "scaler_d": self.scaler_d.state_dict(),
+            "rng": random_states(),
         }
-        path = self.run_dir / CHECKPOINT
-        _atomic_write(path, lambda tmp: torch.save(state, tmp))
-        return path
+        return save_checkpoint(state, self.run_dir / CHECKPOINT)
 
     def _load_state(self, state: dict) -> None:
         self.step = state["step"]
@@ -408,21 +492,38 @@ class Trainer:
             self.discriminator.load_state_dict(state["discriminator"])
             self.opt_d.load_state_dict(state["opt_d"])
         self.opt_g.load_state_dict(state["opt_g"])
-        self.content_sampler.load_state_dict(state["content_sampler"])
-        self.style_sampler.load_state_dict(state["style_sampler"])
-        torch.set_rng_state(state["rng"]["torch"])
-        np.random.set_state(state["rng"]["numpy"])
-        random.setstate(state["rng"]["python"])
-        _truncate_log(self.run_dir / METRICS, self.step)
+        self.scaler_g.load_state_dict(state["scaler_g"])
+        self.scaler_d.load_state_dict(state["scaler_d"])
+        restore_random_states(state["rng"])
+        if self.process.is_main:
+            _truncate_log(self.run_dir / METRICS, self.step)
 
 
-def _check_finite(terms: dict[str, torch.Tensor], step: int, run_dir: Path) -> None:
-    for name, value in terms.items():
-        if not math.isfinite(value.item()):
-            raise TrainingDivergedError(
-                f"loss '{name}' became {value.item()} at step {step}; the last good checkpoint in '{run_dir}' "
-                "is kept: lower the learning rates or the adversarial/style weights and resume or restart"
-            )
+def _process_runtime(config: TrainConfig, process: distributed.ProcessInfo) -> Runtime:
+    """The runtime of this process: under torchrun each process takes the GPU of its local rank."""
+    runtime = make_runtime(config.device, config.precision)
+    if process.is_distributed and runtime.device.type == "cuda":
+        device = torch.device("cuda", process.local_rank)
+        torch.cuda.set_device(device)
+        return Runtime(device, runtime.autocast_dtype)
+    return runtime
+
+
+def _data_parallel(module: torch.nn.Module | None, process: distributed.ProcessInfo, device: torch.device):
+    """DistributedDataParallel around `module` when several processes train, else the module itself."""
+    if module is None or not process.is_distributed:
+        return module
+    return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _loader_workers(config: TrainConfig, device: torch.device, process: distributed.ProcessInfo) -> int:
+    """Decoding processes per training process: config.workers, or on a GPU up to 8 (none on a CPU, where they
+    would take cores from the computation)."""
+    if config.workers >= 0:
+        return config.workers
+    if device.type != "cuda":
+        return 0
+    return max(1, min(8, (os.cpu_count() or 2) // process.world_size - 1))
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -430,7 +531,7 @@ def _truncate_log(path: Path, step: int) -> None:
     if not path.exists():
         return
     kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
-    _atomic_write(path, lambda tmp: Path(tmp).write_text("".join(line + "\n" for line in kept)))
+    atomic_write(path, lambda tmp: Path(tmp).write_text("".join(line + "\n" for line in kept)))
 
 
 def _style_images(

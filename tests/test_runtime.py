@@ -15,13 +15,26 @@ def test_cpu_precision_follows_the_hardware():
 def test_bad_names_raise_clear_errors():
     with pytest.raises(ValueError, match="unknown precision"):
         choose_precision(torch.device("cpu"), "fp8")
-    with pytest.raises(ValueError, match="not useful on the CPU"):
-        choose_precision(torch.device("cpu"), "fp16")
     with pytest.raises(ValueError, match="unknown device"):
         choose_device("tpu")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU"):
             choose_device("cuda")
+
+
+def test_cuda_auto_precision_is_bf16_only_where_native(monkeypatch):
+    cuda = torch.device("cuda")
+    for capability, expected in (((7, 5), torch.float16), ((7, 0), torch.float16), ((8, 0), torch.bfloat16)):
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None, c=capability: c)
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)  # emulation counts here
+        assert choose_precision(cuda, "auto") is expected
+    assert choose_precision(cuda, "fp16") is torch.float16 and choose_precision(cuda, "bf16") is torch.bfloat16
+
+
+def test_grad_scaler_is_active_in_fp16_only():
+    assert make_runtime("cpu", "fp16").grad_scaler().is_enabled()
+    assert not make_runtime("cpu", "bf16").grad_scaler().is_enabled()
+    assert not make_runtime("cpu", "fp32").grad_scaler().is_enabled()
 
 
 def test_runtime_autocast_only_when_asked():
