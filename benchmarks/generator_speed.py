@@ -57,19 +57,29 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def time_generator(generator: Generator, size: str, precision: str, compiled: bool, repeats: int) -> float:
-    """Median seconds per forward pass of one image of `size` (WxH)."""
+def synchronize(device: torch.device) -> None:
+    """Wait for the accelerator, so a timer measures finished work (a no-op on the CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_generator(
+    generator: Generator, size: str, precision: str, compiled: bool, repeats: int, device: str = "cpu"
+) -> float:
+    """Median seconds per forward pass of one image of `size` (WxH) on `device`."""
     width, height = (int(v) for v in size.split("x"))
-    runtime = make_runtime("cpu", precision)
-    generator = generator.to(memory_format=torch.channels_last)
+    runtime = make_runtime(device, precision)
+    network = generator.to(runtime.device, memory_format=torch.channels_last)
     if compiled:
-        generator = compile_generator(generator, runtime)
-    photo = torch.rand(1, 3, height, width).contiguous(memory_format=torch.channels_last)
+        network = compile_generator(network, runtime)
+    photo = torch.rand(1, 3, height, width, device=runtime.device).contiguous(memory_format=torch.channels_last)
     times = []
     with torch.no_grad(), runtime.autocast():
         for index in range(repeats + 1):
+            synchronize(runtime.device)
             started = time.perf_counter()
-            generator(photo).float()
+            network(photo).float()
+            synchronize(runtime.device)
             if index:  # the first pass is warm-up
                 times.append(time.perf_counter() - started)
     return statistics.median(times)
@@ -103,29 +113,33 @@ def time_peer(repeats: int) -> dict[str, float]:
     return run_peer("time", str(repeats), *SIZES)
 
 
-def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
+def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 10, device: str = "cpu") -> float:
     """Measured FLOP/s of an n x n matrix product in `dtype` (the machine's practical peak)."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
     a @ b
+    synchronize(a.device)
     started = time.perf_counter()
     for _ in range(repeats):
         a @ b
+    synchronize(a.device)
     return 2 * n**3 * repeats / (time.perf_counter() - started)
 
 
-def training_throughput(steps: int) -> dict[str, float | str]:
-    """Images/s, seconds and FLOPs per train_step (256 px, batch 4, adversarial phase)."""
+def training_throughput(steps: int, **config: object) -> dict[str, float | str]:
+    """Images/s, seconds and FLOPs per train_step (by default 256 px, batch 4) in the adversarial phase."""
     folder = Path(tempfile.mkdtemp())
     try:
-        trainer = Trainer(TrainConfig(steps=steps + 3, warmup_steps=1), folder / "run")
+        trainer = Trainer(TrainConfig(steps=steps + 3, warmup_steps=1, **config), folder / "run")
         for _ in range(2):
             trainer.train_step()
         with FlopCounterMode(display=False) as counter:
             trainer.train_step()
         flops = counter.get_total_flops()
+        synchronize(trainer.runtime.device)
         started = time.perf_counter()
         for _ in range(steps):
             trainer.train_step()
+        trainer.flush_records()  # reads the losses back, so the steps have finished
         seconds = (time.perf_counter() - started) / steps
     finally:
         shutil.rmtree(folder)

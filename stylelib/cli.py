@@ -92,7 +92,7 @@ def run_stylize_checkpoint(args: argparse.Namespace) -> None:
     if args.style:
         raise ValueError("--style and --checkpoint exclude each other: a trained generator already has its style")
     runtime = make_runtime(args.device, args.precision)
-    generator = inference.load_generator(args.checkpoint)
+    generator = inference.load_generator(args.checkpoint, device=runtime.device)
     if args.compile:
         generator = inference.compile_generator(generator, runtime)
     started = time.perf_counter()
@@ -156,7 +156,7 @@ def run_train(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     if args.resume:
-        trainer = train.Trainer.resume(args.out, steps=args.steps)
+        trainer = train.Trainer.resume(args.out, steps=args.steps, device=args.device)
     else:
         config = train.TrainConfig.load(args.config) if args.config else train.TrainConfig()
         for name in args.config_fields:
@@ -244,6 +244,9 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
     for name, kind in (("size", int), ("steps", int), ("batch_size", int), ("warmup_steps", int), ("seed", int)):
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=f"base {name} for every run")
     parser.add_argument("--eval-size", type=int, default=256, help="long side in px of the held-out photos")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="grid points trained at once (one per GPU on a GPU machine)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(run=run_sweep)
 
@@ -258,7 +261,7 @@ def run_sweep(args: argparse.Namespace) -> None:
         base.styles = args.style
     base.warmup_steps = min(base.warmup_steps, base.steps)
     grid = dict(sweep.parse_vary(spec) for spec in args.vary)
-    results = sweep.run_sweep(base, grid, args.out, args.eval_size, progress=not args.quiet)
+    results = sweep.run_sweep(base, grid, args.out, args.eval_size, progress=not args.quiet, jobs=args.jobs)
     print(f"{'run':<48} {'style ratio':>11} {'content':>8} {'SSIM':>6} {'retrieval':>9}  diagnoses")
     for row in map(sweep.summary_row, results):
         print(

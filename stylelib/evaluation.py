@@ -100,8 +100,9 @@ def evaluate_generator(
     meter: StyleContentMeter | None = None,
 ) -> Evaluation:
     """Stylise the photo(s) with a trained generator, score each output and time the generator."""
-    runtime, meter = runtime or make_runtime(), meter or StyleContentMeter()
-    generator = load_generator(checkpoint)
+    runtime = runtime or make_runtime()
+    meter = meter or StyleContentMeter(device=runtime.device)
+    generator = load_generator(checkpoint, device=runtime.device)
     photo_specs = [str(p) for p in find_images(content)] if Path(content).is_dir() else [content]
     evaluation, images = Evaluation(), []
     photos = [load_image(resolve_image(spec), max_side=max_side) for spec in photo_specs]

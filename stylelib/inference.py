@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import warnings
@@ -12,15 +13,18 @@ import torch
 from .datasets import find_images
 from .images import ImageSource, load_image, save_image
 from .models import Generator
-from .runtime import Runtime, make_runtime
+from .runtime import Runtime, choose_precision, evaluation_mode, make_runtime, module_device
 from .storage import load_checkpoint
 from .train import CHECKPOINT
 
 EXPORT_FORMATS = ("torchscript", "onnx")
 
 
-def load_generator(source: str | os.PathLike, use_ema: bool = True) -> Generator:
-    """The generator of a run folder or checkpoint file (its EMA copy when there is one)."""
+def load_generator(source: str | os.PathLike, use_ema: bool = True, device: str | torch.device = "cpu") -> Generator:
+    """The generator of a run folder or checkpoint file (its EMA copy when there is one), in eval mode on `device`.
+
+    Checkpoints written on any device load on any other.
+    """
     path = Path(source)
     if path.is_dir():
         path = path / CHECKPOINT
@@ -32,26 +36,38 @@ def load_generator(source: str | os.PathLike, use_ema: bool = True) -> Generator
     generator = Generator(**state["generator_settings"])
     weights = state["ema"] if use_ema and state.get("ema") is not None else state["generator"]
     generator.load_state_dict(weights)
-    return generator.eval().requires_grad_(False)
+    return generator.to(device, memory_format=torch.channels_last).eval().requires_grad_(False)
 
 
 def compile_generator(generator: Generator, runtime: Runtime | None = None) -> torch.nn.Module:
-    """The generator compiled with torch.compile: slow first call per image size, then about 2x faster."""
+    """A compiled copy of the generator on the runtime's device: slow first call per image size, then faster.
+
+    The generator passed in is left where it is.
+    """
     runtime = runtime or make_runtime()
     if runtime.device.type == "cpu" and not any(shutil.which(cxx) for cxx in ("g++", "clang++", "c++")):
         raise ValueError("compiling on the CPU needs a C++ compiler (g++ or clang++): install one or do not compile")
-    generator = generator.to(runtime.device, memory_format=torch.channels_last)
-    return torch.compile(generator, dynamic=False)
+    duplicate = copy.deepcopy(generator).to(runtime.device, memory_format=torch.channels_last).eval()
+    return torch.compile(duplicate, dynamic=False)
 
 
 def stylize_image(
     generator: torch.nn.Module, image: ImageSource, max_side: int | None = None, runtime: Runtime | None = None
 ) -> torch.Tensor:
-    """Stylise one image (any size; `max_side` resizes the long side first) in one forward pass."""
-    runtime = runtime or make_runtime()
-    photo = load_image(image, max_side=max_side).to(runtime.device, memory_format=torch.channels_last)
-    generator = generator.to(runtime.device, memory_format=torch.channels_last)
-    with torch.no_grad(), runtime.autocast():
+    """Stylise one image (any size; `max_side` resizes the long side first) in one forward pass.
+
+    Runs where the generator's weights are (stylelib never moves a module it is handed; move it
+    with `generator.to(device)`), in eval mode for the pass; `runtime` sets the autocast precision.
+    """
+    device = module_device(generator)
+    runtime = runtime or Runtime(device, choose_precision(device))
+    if runtime.device.type != device.type:
+        raise ValueError(
+            f"the generator is on {device} but the runtime asks for {runtime.device}: move it first "
+            f"(generator.to('{runtime.device}')) or load it with load_generator(..., device='{runtime.device}')"
+        )
+    photo = load_image(image, max_side=max_side).to(device, memory_format=torch.channels_last)
+    with torch.no_grad(), runtime.autocast(), evaluation_mode(generator):
         return generator(photo).float().cpu().clamp(0.0, 1.0)
 
 
@@ -83,7 +99,7 @@ def export_generator(generator: Generator, path: str | os.PathLike, fmt: str = "
     if target.exists():
         raise FileExistsError(f"'{target}' already exists; choose another name")
     target.parent.mkdir(parents=True, exist_ok=True)
-    generator = generator.float().eval().cpu()
+    generator = copy.deepcopy(generator).float().eval().cpu()  # the caller's module stays as it is
     if fmt == "torchscript":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated upstream but still loads

@@ -44,6 +44,7 @@ from skimage.feature import canny
 from .features import CONTENT_LAYERS, STYLE_LAYERS, VGG19Features
 from .images import luminance, resize, resize_to_area, rgb_to_ycbcr
 from .losses import gram_matrix
+from .runtime import module_device
 
 
 def _check_pair(x: torch.Tensor, y: torch.Tensor) -> None:
@@ -132,13 +133,14 @@ def checkerboard_score(image: torch.Tensor) -> float:
 class StyleContentMeter:
     """Computes style and content distances with one shared, frozen caffe VGG19 in fp32."""
 
-    def __init__(self, extractor: VGG19Features | None = None) -> None:
-        self.extractor = extractor or VGG19Features("caffe", layers=STYLE_LAYERS + CONTENT_LAYERS)
+    def __init__(self, extractor: VGG19Features | None = None, device: str | torch.device = "cpu") -> None:
+        self.extractor = extractor or VGG19Features("caffe", layers=STYLE_LAYERS + CONTENT_LAYERS).to(device)
+        self.device = module_device(self.extractor)
 
     @torch.no_grad()
     def features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        """fp32 features of an image on the CPU."""
-        return self.extractor(image.float().cpu())
+        """fp32 features of an image, computed on the extractor's device."""
+        return self.extractor(image.float().to(self.device))
 
     @torch.no_grad()
     def style_distance(self, image: torch.Tensor, style: torch.Tensor, relative: bool = True) -> float:

@@ -34,7 +34,7 @@ from .images import (
     ycbcr_to_rgb,
 )
 from .losses import blend_grams, content_loss, gram_matrix, relative_style_targets, style_loss, total_variation
-from .runtime import Runtime, make_runtime
+from .runtime import Runtime, make_runtime, module_device
 
 DEFAULT_CONTENT_WEIGHT = 1.0
 DEFAULT_STYLE_WEIGHT = 5.0
@@ -213,7 +213,10 @@ def stylize_gatys(
     if style_weights is not None and len(style_weights) != len(style_list):
         raise ValueError(f"got {len(style_weights)} style weights for {len(style_list)} styles")
     runtime = runtime or make_runtime()
-    extractor = (extractor or VGG19Features()).to(runtime.device, memory_format=torch.channels_last)
+    if extractor is None:
+        extractor = VGG19Features().to(runtime.device, memory_format=torch.channels_last)
+    elif module_device(extractor).type != runtime.device.type:
+        raise ValueError(f"the extractor is on {module_device(extractor)}, the runtime on {runtime.device}: move one")
     photo = load_image(content)
     style_images = [load_image(style) for style in style_list]
     chroma = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,6 +87,23 @@ def choose_precision(device: torch.device, name: str = "auto") -> torch.dtype | 
     if device.type == "cpu" and cpu_has_bf16_matmul():
         return torch.bfloat16
     return None
+
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    """The device a module's parameters live on (the CPU for a module without parameters)."""
+    parameter = next(module.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+@contextlib.contextmanager
+def evaluation_mode(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Put a module in eval mode for the block, then restore the mode it had."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
 
 
 def make_runtime(device: str = "auto", precision: str = "auto") -> Runtime:

@@ -13,9 +13,13 @@ import dataclasses
 import itertools
 import json
 import math
+import multiprocessing
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+import torch
 
 from .data import HELD_OUT_PHOTOS, TRAIN_PHOTOS, load_photo
 from .evaluation import load_styles
@@ -96,8 +100,9 @@ def evaluate_run(run_dir: str | os.PathLike, eval_size: int = 256, meter: StyleC
     """Scores of a run's generator on the held-out photos, plus colour shift and content retrieval."""
     run_dir = Path(run_dir)
     config = TrainConfig.load(run_dir / CONFIG)
-    meter, runtime = meter or StyleContentMeter(), make_runtime(config.device, config.precision)
-    generator = load_generator(run_dir)
+    runtime = make_runtime(config.device, config.precision)
+    meter = meter or StyleContentMeter(device=runtime.device)
+    generator = load_generator(run_dir, device=runtime.device)
     styles = load_styles(config.styles)
     photos = {name: load_photo(name, max_side=eval_size) for name in HELD_OUT_PHOTOS}
     outputs = {name: stylize_image(generator, photo, runtime=runtime) for name, photo in photos.items()}
@@ -183,15 +188,37 @@ def run_sweep(
     out_dir: str | os.PathLike,
     eval_size: int = 256,
     progress: bool = True,
+    jobs: int = 1,
 ) -> list[dict]:
-    """Train and evaluate every grid point (see module doc); returns each run's metrics."""
-    results = []
+    """Train and evaluate every grid point (see module doc), `jobs` at a time; returns each run's metrics.
+
+    With several jobs each grid point runs in its own process; on a machine with GPUs the jobs
+    take the GPUs in turn (job i on cuda:i mod count), on a CPU they share its cores.
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
+    points = []
     for changes in expand_grid(grid):
         config = dataclasses.replace(base, **changes)
         config.validate()
-        result = train_and_evaluate(config, Path(out_dir) / run_name(changes), eval_size, progress)
-        results.append({**result, "changes": changes})
-    return results
+        points.append((changes, config, Path(out_dir) / run_name(changes)))
+    if jobs == 1:
+        return [{**train_and_evaluate(c, d, eval_size, progress), "changes": ch} for ch, c, d in points]
+    gpus = torch.cuda.device_count() if base.device in ("auto", "cuda") else 0
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = []
+        for index, (_, config, run_dir) in enumerate(points):
+            if gpus:
+                config = dataclasses.replace(config, device=f"cuda:{index % gpus}")
+            futures.append(pool.submit(_train_and_evaluate_in_process, config, run_dir, eval_size, threads))
+        return [{**future.result(), "changes": changes} for future, (changes, _, _) in zip(futures, points)]
+
+
+def _train_and_evaluate_in_process(config: TrainConfig, run_dir: Path, eval_size: int, threads: int) -> dict:
+    """One grid point in a worker process, with its share of the CPU threads and no progress bar."""
+    torch.set_num_threads(threads)
+    return train_and_evaluate(config, run_dir, eval_size, progress=False)
 
 
 def collect_runs(out_dir: str | os.PathLike) -> dict[str, dict]:

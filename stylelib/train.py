@@ -45,7 +45,7 @@ from .losses import (
     total_variation,
 )
 from .models import GENERATOR_CONFIGS, Discriminator, Generator
-from .runtime import Runtime, make_runtime, seed_everything
+from .runtime import Runtime, evaluation_mode, make_runtime, seed_everything
 from .storage import atomic_write, load_checkpoint, random_states, restore_random_states, save_checkpoint
 
 CHECKPOINT = "checkpoint.pt"
@@ -223,8 +223,11 @@ class Trainer:
         self._unreadable: set[str] = set()
 
     @classmethod
-    def resume(cls, run_dir: str | os.PathLike, steps: int | None = None) -> Trainer:
-        """Reload a run from its checkpoint (written on any device); `steps` raises the total step count."""
+    def resume(cls, run_dir: str | os.PathLike, steps: int | None = None, device: str | None = None) -> Trainer:
+        """Reload a run from its checkpoint; `steps` raises the total step count, `device` moves the run.
+
+        A checkpoint written on a GPU resumes on a CPU and the reverse.
+        """
         path = Path(run_dir) / CHECKPOINT
         if not path.exists():
             raise ValueError(f"no checkpoint in '{run_dir}': nothing to resume (start a new run instead)")
@@ -232,6 +235,8 @@ class Trainer:
         config = TrainConfig.from_dict(state["config"])
         if steps is not None:
             config.steps = steps
+        if device is not None:
+            config.device = device
         trainer = cls(config, run_dir, _resuming=True)
         trainer._load_state(state)
         return trainer
@@ -450,11 +455,8 @@ class Trainer:
     def samples(self, generator: Generator | None = None) -> torch.Tensor:
         """Grid of the held-out photos (top row) and their stylised versions (bottom row)."""
         network = generator or self.sampling_generator
-        was_training = network.training
-        network.eval()
-        with torch.no_grad(), self.runtime.autocast():
+        with torch.no_grad(), self.runtime.autocast(), evaluation_mode(network):
             outputs = [network(self._on_device(photo)).float().cpu() for photo in self.held_out]
-        network.train(was_training)
         return image_grid([*self.held_out, *outputs], columns=len(self.held_out))
 
     def save_samples(self) -> Path:

@@ -56,3 +56,16 @@ def test_sweep_cli_trains_each_point_once_and_collects_metrics(tmp_path, capsys)
     assert (tmp_path / "style_weight=2" / "checkpoint.pt").stat().st_mtime_ns == stamp
     assert json.loads((tmp_path / "style_weight=2" / "metrics.json").read_text()) == result
     assert main(["sweep", "--out", str(tmp_path), "--vary", "nope=1"]) == 2
+
+
+@pytest.mark.slow
+def test_parallel_jobs_give_the_sequential_results(tmp_path):
+    args = ["--vary", "style_weight=0.5,2", "--style", "woodcut", "--size", "32", "--steps", "2"]
+    args += ["--warmup-steps", "1", "--batch-size", "1", "--eval-size", "48", "--quiet"]
+    assert main(["sweep", "--out", str(tmp_path / "one"), *args]) == 0
+    assert main(["sweep", "--out", str(tmp_path / "two"), "--jobs", "2", *args]) == 0
+    one, two = collect_runs(tmp_path / "one"), collect_runs(tmp_path / "two")
+    assert sorted(one) == sorted(two)
+    for name in one:
+        for photo, scores in one[name]["scores"].items():
+            assert two[name]["scores"][photo] == pytest.approx(scores, rel=1e-3), (name, photo)

@@ -1,5 +1,6 @@
 import copy
 import json
+import math
 import os
 import signal
 
@@ -195,3 +196,19 @@ def test_style_strength_scales_the_style_and_adversarial_terms(tmp_path, strengt
     assert torch.allclose(terms["total"], expected, rtol=1e-6)
     with pytest.raises(ValueError, match="style_strength"):
         _config(style_strength=-1).validate()
+
+
+def test_fp16_trains_with_fp32_style_targets_and_its_scaler_skips_overflowing_steps(tmp_path):
+    trainer = Trainer(_config(precision="fp16", warmup_steps=0, steps=3), tmp_path / "run")
+    assert all(target.dtype == torch.float32 and target.isfinite().all() for target in trainer.style_targets.values())
+    assert trainer.scaler_g.is_enabled() and trainer.scaler_d.is_enabled()
+    trainer.train(progress=False)
+    assert all(math.isfinite(value) for record in trainer.history for value in record.values())
+
+    # An overflowing gradient (as fp16 produces) must skip the generator's update and lower the loss scale.
+    weight = next(trainer.generator.parameters())
+    before, scale = weight.detach().clone(), trainer.scaler_g.get_scale()
+    hook = weight.register_hook(lambda grad: grad * float("inf"))
+    trainer.train_step()
+    hook.remove()
+    assert torch.equal(weight.detach(), before) and trainer.scaler_g.get_scale() < scale

@@ -1,0 +1,191 @@
+"""The GPU check (`make gpu-check`): the CUDA tests and the GPU measurements, in one run.
+
+On a GPU it runs the tests marked `cuda` (training in bf16 and fp16, exact resume, a GPU
+checkpoint resumed on the CPU, Gatys, stylize, TorchScript, a one-GPU torchrun), then measures,
+side by side in the same process:
+- training images/s at 256 px, batch 16, and that as a share of a bf16 matrix-multiply peak
+  measured right there;
+- the data loader alone (JPEG files decoded and cropped by its worker processes), in images/s;
+- Gatys seconds per L-BFGS iteration at 512 px, ours against pastiche's on the same GPU;
+- default and lite generator latency at 1024x768 and 3840x2160, bf16, eager and compiled;
+- peak GPU memory.
+It writes benchmarks/results/gpu.{md,json}, naming the GPU, torch and CUDA versions.
+
+`make gpu-check DEVICE=cpu` runs the same script at tiny sizes and writes runs/gpu_check_cpu/
+instead (the test suite runs that form, so the script cannot rot). The targets it reports:
+training >= 35% of the bf16 peak, loader >= 2x what training consumes, Gatys <= 0.5x pastiche,
+lite generator at 3840x2160 <= 33 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from gatys_vs_pastiche import median, run_ours, run_pastiche
+from generator_speed import cpu_name, matmul_peak, time_generator, training_throughput
+
+from stylelib.data import TRAIN_PHOTOS, load_photo, procedural_style
+from stylelib.datasets import RandomCrops, crop_loader
+from stylelib.images import save_image
+from stylelib.models import Generator
+from stylelib.runtime import make_runtime
+
+ROOT = Path(__file__).parent.parent
+# What each device form measures: the GPU's real sizes, the CPU's tiny smoke sizes (eager only: compiling
+# takes tens of seconds on a CPU, and tests/test_cli.py covers it).
+PLANS = {
+    "cuda": {
+        "train_size": 256, "batch": 16, "train_steps": 20, "loader_batches": 40, "gatys_size": 512,
+        "gatys_steps": 12, "latency_sizes": ("1024x768", "3840x2160"), "modes": (False, True), "repeats": 10,
+        "precision": "bf16", "workers": -1,
+    },
+    "cpu": {
+        "train_size": 32, "batch": 2, "train_steps": 2, "loader_batches": 3, "gatys_size": 48, "gatys_steps": 3,
+        "latency_sizes": ("64x48",), "modes": (False,), "repeats": 2, "precision": "fp32", "workers": 1,
+    },
+}  # fmt: skip
+
+
+def run_cuda_tests() -> dict:
+    """pytest -m cuda; on a machine without a GPU they are all skipped."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-m",
+            "cuda",
+            "-p",
+            "no:cacheprovider",
+            str(ROOT / "tests" / "test_cuda.py"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-500:]
+    return {"passed": done.returncode in (0, 5), "summary": summary, "output_tail": done.stdout[-3000:]}
+
+
+def loader_throughput(plan: dict, device: str) -> float:
+    """Images/s that the crop loader alone delivers from JPEG files (decoded every time, no cache)."""
+    with tempfile.TemporaryDirectory() as folder:
+        files = [save_image(load_photo(name), Path(folder) / f"{name}.jpg") for name in TRAIN_PHOTOS]
+        crops = RandomCrops(files, plan["train_size"], cache_size=0)
+        workers = plan["workers"] if plan["workers"] >= 0 else max(1, min(8, (os.cpu_count() or 2) - 1))
+        batches = crop_loader(crops, plan["batch"], workers=workers, pin_memory=device == "cuda")
+        next(batches)  # the workers start
+        started = time.perf_counter()
+        for _ in range(plan["loader_batches"]):
+            batch, _ = next(batches)
+            batch.to(device, non_blocking=True)
+        return plan["loader_batches"] * plan["batch"] / (time.perf_counter() - started)
+
+
+def gatys_against_pastiche(plan: dict, device: str) -> dict:
+    """Median seconds per L-BFGS iteration, ours and pastiche's, on the same photo and painting."""
+    with tempfile.TemporaryDirectory() as folder:
+        content, style = Path(folder) / "content.png", Path(folder) / "style.png"
+        save_image(load_photo("chelsea"), content)
+        save_image(procedural_style("swirls", size=512), style)
+        theirs = run_pastiche(content, style, plan["gatys_size"], plan["gatys_steps"], device)
+        photo = load_photo("chelsea", max_side=plan["gatys_size"])
+        ours = run_ours(photo, procedural_style("swirls", size=512), plan["gatys_size"], plan["gatys_steps"])
+    ours_seconds, theirs_seconds = median(ours["step_times"]), median(theirs["step_times"][1:])
+    return {"ours": ours_seconds, "pastiche": theirs_seconds, "ratio": ours_seconds / theirs_seconds}
+
+
+def generator_latency(plan: dict, device: str) -> dict:
+    """Median seconds per forward pass for each generator, size and mode (eager, compiled)."""
+    latency = {}
+    for name in ("default", "lite"):
+        generator = Generator.from_name(name).eval()
+        for size in plan["latency_sizes"]:
+            for compiled in plan["modes"]:
+                key = f"{name}/{size}" + ("/compiled" if compiled else "")
+                latency[key] = time_generator(generator, size, plan["precision"], compiled, plan["repeats"], device)
+    return latency
+
+
+def machine(device: str) -> dict:
+    """What ran the check: the GPU (or CPU), torch, CUDA and Python versions."""
+    name = torch.cuda.get_device_name() if device == "cuda" else cpu_name()
+    return {"device": name, "torch": torch.__version__, "cuda": torch.version.cuda, "python": platform.python_version()}
+
+
+def report(results: dict) -> str:
+    """The Markdown summary, with each target's verdict."""
+    training, gatys = results["training"], results["gatys"]
+    consumed = training["images_per_second"]
+    lite_4k = results["latency"].get("lite/3840x2160/compiled")
+    lines = [
+        f"# GPU check on {results['machine']['device']}",
+        "",
+        f"torch {results['machine']['torch']}, CUDA {results['machine']['cuda']}, "
+        f"Python {results['machine']['python']}; device form: {results['device']}.",
+        "",
+        f"- CUDA tests: {results['tests']['summary']}",
+        f"- training: {consumed:.1f} images/s at {results['plan']['train_size']} px, batch {results['plan']['batch']} "
+        f"({training['runtime']}); {training['achieved_tflops']:.2f} TFLOP/s = {training['share_of_peak']:.0%} of "
+        f"the measured {results['plan']['precision']} matmul peak ({training['matmul_peak_tflops']:.1f} TFLOP/s); "
+        "target >= 35%",
+        f"- data loader alone: {results['loader_images_per_second']:.0f} images/s = "
+        f"{results['loader_images_per_second'] / consumed:.1f}x what training consumes; target >= 2x",
+        f"- Gatys at {results['plan']['gatys_size']} px: {gatys['ours'] * 1000:.1f} ms per L-BFGS iteration against "
+        f"pastiche's {gatys['pastiche'] * 1000:.1f} ms = {gatys['ratio']:.2f}x; target <= 0.5x",
+        f"- peak GPU memory: {results['peak_memory_gib']:.2f} GiB",
+        "",
+        "| generator / size / mode | ms per image |",
+        "|---|---|",
+        *(f"| {key} | {seconds * 1000:.1f} |" for key, seconds in results["latency"].items()),
+    ]
+    if lite_4k is not None:
+        lines += ["", f"Lite generator at 3840x2160, compiled: {lite_4k * 1000:.1f} ms; target <= 33 ms (30 frames/s)."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    """Run the tests and the measurements for the chosen device form and write the results."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=tuple(PLANS), default="cuda")
+    args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("no CUDA GPU here: run `make gpu-check DEVICE=cpu` for the CPU form")
+    plan = PLANS[args.device]
+    results = {"device": args.device, "plan": plan, "machine": machine(args.device), "tests": run_cuda_tests()}
+    print(f"CUDA tests: {results['tests']['summary']}", flush=True)
+    if args.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    runtime = make_runtime(args.device, plan["precision"])
+    training = training_throughput(
+        plan["train_steps"], size=plan["train_size"], batch_size=plan["batch"], precision=plan["precision"],
+        device=args.device, workers=plan["workers"], style_size=max(plan["train_size"], 256),
+    )  # fmt: skip
+    peak = matmul_peak(runtime.autocast_dtype or torch.float32, device=args.device)
+    training.update(matmul_peak_tflops=peak / 1e12, share_of_peak=training["achieved_tflops"] * 1e12 / peak)
+    results["training"] = training
+    results["loader_images_per_second"] = loader_throughput(plan, args.device)
+    results["gatys"] = gatys_against_pastiche(plan, args.device)
+    results["latency"] = generator_latency(plan, args.device)
+    results["peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30 if args.device == "cuda" else 0.0
+    out = ROOT / ("benchmarks/results" if args.device == "cuda" else "runs/gpu_check_cpu")
+    out.mkdir(parents=True, exist_ok=True)
+    name = "gpu" if args.device == "cuda" else "gpu_check"
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2))
+    (out / f"{name}.md").write_text(report(results))
+    print(report(results))
+    if not results["tests"]["passed"]:
+        raise SystemExit("the CUDA tests failed: see the output tail in the JSON")
+
+
+if __name__ == "__main__":
+    main()

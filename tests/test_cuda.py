@@ -1,0 +1,85 @@
+"""GPU paths, run by `make gpu-check` on a machine with an NVIDIA GPU and skipped everywhere else."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from stylelib.inference import export_generator, load_generator, stylize_image
+from stylelib.nst import stylize_gatys
+from stylelib.runtime import make_runtime
+from stylelib.train import CHECKPOINT, METRICS, TrainConfig, Trainer
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU (run by make gpu-check)"),
+]
+
+
+def _config(**overrides) -> TrainConfig:
+    values = dict(
+        styles=["woodcut"], generator="lite", size=64, style_size=128, batch_size=2, steps=6, warmup_steps=2,
+        log_every=1, sample_every=3, checkpoint_every=3, device="cuda",
+    )  # fmt: skip
+    return TrainConfig(**{**values, **overrides})
+
+
+@pytest.fixture
+def deterministic():
+    """cuDNN and cuBLAS in their reproducible modes, so two runs can be compared exactly."""
+    previous = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    yield
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_training_steps_on_the_gpu(tmp_path, precision):
+    trainer = Trainer(_config(precision=precision), tmp_path / "run")
+    assert trainer.runtime.device.type == "cuda" and trainer.scaler_g.is_enabled() == (precision == "fp16")
+    trainer.train(progress=False)
+    assert len(trainer.history) == 6 and all(
+        torch.isfinite(torch.tensor(list(r.values()))).all() for r in trainer.history
+    )
+    assert all(target.dtype == torch.float32 for target in trainer.style_targets.values())
+
+
+def test_resume_on_the_gpu_is_exact_and_a_gpu_checkpoint_resumes_on_the_cpu(tmp_path, deterministic):
+    Trainer(_config(), tmp_path / "straight").train(progress=False)
+    Trainer(_config(steps=3), tmp_path / "split").train(progress=False)
+    Trainer.resume(tmp_path / "split", steps=6).train(progress=False)
+    straight = (tmp_path / "straight" / METRICS).read_text().splitlines()
+    split = (tmp_path / "split" / METRICS).read_text().splitlines()
+    strip = lambda line: {k: v for k, v in json.loads(line).items() if k != "seconds"}  # noqa: E731
+    assert [strip(line) for line in straight] == [strip(line) for line in split]
+    on_cpu = Trainer.resume(tmp_path / "straight", steps=7, device="cpu")
+    assert on_cpu.runtime.device.type == "cpu"
+    on_cpu.train(progress=False)
+    assert on_cpu.step == 7
+
+
+def test_gatys_stylize_and_torchscript_on_the_gpu(tmp_path):
+    runtime = make_runtime("cuda", "bf16")
+    photo, style = torch.rand(1, 3, 64, 80), torch.rand(1, 3, 96, 96)
+    result = stylize_gatys(photo, style, steps=3, max_side=64, runtime=runtime, progress=False)
+    assert result.image.shape == (1, 3, 51, 64) and torch.isfinite(result.image).all()
+    Trainer(_config(steps=2, warmup_steps=1), tmp_path / "run").train(progress=False)
+    generator = load_generator(tmp_path / "run", device="cuda")
+    output = stylize_image(generator, photo, runtime=runtime)
+    assert output.shape == photo.shape
+    export_generator(generator, tmp_path / "g.pt")
+    scripted = torch.jit.load(str(tmp_path / "g.pt"), map_location="cuda")
+    with torch.no_grad():
+        assert torch.allclose(scripted(photo.cuda()).cpu(), load_generator(tmp_path / "run")(photo), atol=1e-4)
+
+
+def test_torchrun_on_one_gpu(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(_config(steps=3).to_json())
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1"]
+    command = [*launcher, "-m", "stylelib", "train", "--out", str(tmp_path / "run"), "--config", str(config), "--quiet"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "run" / CHECKPOINT).exists()
