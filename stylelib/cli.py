@@ -9,6 +9,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
 from . import distributed, downloads, evaluation, inference, nst, sweep, train
 from .data import PHOTO_FILES, STYLE_NAMES, resolve_image
 from .features import WeightsUnavailableError
@@ -165,6 +167,8 @@ def _train(args: argparse.Namespace) -> None:
         if args.style:
             config.styles = args.style
         trainer = train.Trainer(config, args.out)
+    if trainer.runtime.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # crops have one fixed shape: let cuDNN time its kernels once
     say = print if trainer.process.is_main else (lambda *_: None)
     processes = f" x {trainer.process.world_size} processes" if trainer.process.is_distributed else ""
     say(

@@ -104,7 +104,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
-    workers: int = -1  # photo-decoding processes per training process; -1 = auto: none on a CPU, up to 8 per GPU
+    workers: int = (
+        -1
+    )  # photo-decoding processes per training process; -1 = auto (none on a CPU)
 
     def validate(self) -> None:
         """Raise ValueError naming the first field that cannot work."""
@@ -257,7 +259,7 @@ class Trainer:
         """This process's photo and painting crops for the current step, from the loaders."""
         if self._batches is None or self._batches[0] != self.step:
             config, process = self.config, self.process
-            workers, pin = _loader_workers(config, self.runtime.device, process), self.runtime.device.type == "cuda"
+            workers, pin = loader_workers(config, self.runtime.device, process), self.runtime.device.type == "cuda"
             loaders = [
                 crop_loader(crops, config.batch_size, self.step, process.rank, process.world_size, workers, pin)
                 for crops in (self.content_crops, self.style_crops)
@@ -518,14 +520,14 @@ def _data_parallel(module: torch.nn.Module | None, process: distributed.ProcessI
     return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
 
 
-def _loader_workers(config: TrainConfig, device: torch.device, process: distributed.ProcessInfo) -> int:
-    """Decoding processes per training process: config.workers, or on a GPU up to 8 (none on a CPU, where they
-    would take cores from the computation)."""
+def loader_workers(config: TrainConfig, device: torch.device, process: distributed.ProcessInfo) -> int:
+    """Decoding processes per training process: config.workers, or on a GPU its share of the cores but one, up to
+    16 (none on a CPU, where they would take cores from the computation)."""
     if config.workers >= 0:
         return config.workers
     if device.type != "cuda":
         return 0
-    return max(1, min(8, (os.cpu_count() or 2) // process.world_size - 1))
+    return max(1, min(16, (os.cpu_count() or 2) // process.world_size - 1))
 
 
 def _truncate_log(path: Path, step: int) -> None:

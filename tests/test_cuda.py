@@ -26,6 +26,16 @@ def _config(**overrides) -> TrainConfig:
     return TrainConfig(**{**values, **overrides})
 
 
+def _losses(run) -> list[dict]:
+    records = [json.loads(line) for line in (run / METRICS).read_text().splitlines()]
+    assert [r["step"] for r in records] == list(range(1, len(records) + 1))
+    return [{k: v for k, v in r.items() if k not in ("seconds", "step")} for r in records]
+
+
+def _largest_relative_difference(a: list[dict], b: list[dict]) -> float:
+    return max(abs(x[k] - y[k]) / max(abs(x[k]), abs(y[k]), 1e-6) for x, y in zip(a, b, strict=True) for k in x)
+
+
 @pytest.fixture
 def deterministic():
     """cuDNN and cuBLAS in their reproducible modes, so two runs can be compared exactly."""
@@ -47,13 +57,17 @@ def test_training_steps_on_the_gpu(tmp_path, precision):
 
 
 def test_resume_on_the_gpu_is_exact_and_a_gpu_checkpoint_resumes_on_the_cpu(tmp_path, deterministic):
-    Trainer(_config(), tmp_path / "straight").train(progress=False)
-    Trainer(_config(steps=3), tmp_path / "split").train(progress=False)
+    # fp32: in bf16 a last-bit difference in a sum flips roundings, so two identical runs already
+    # differ by ~1e-3 after three steps (measured on an H200).
+    for name in ("straight", "again"):
+        Trainer(_config(precision="fp32"), tmp_path / name).train(progress=False)
+    Trainer(_config(precision="fp32", steps=3), tmp_path / "split").train(progress=False)
     Trainer.resume(tmp_path / "split", steps=6).train(progress=False)
-    straight = (tmp_path / "straight" / METRICS).read_text().splitlines()
-    split = (tmp_path / "split" / METRICS).read_text().splitlines()
-    strip = lambda line: {k: v for k, v in json.loads(line).items() if k != "seconds"}  # noqa: E731
-    assert [strip(line) for line in straight] == [strip(line) for line in split]
+    straight, again, split = (_losses(tmp_path / name) for name in ("straight", "again", "split"))
+    # Same crops, weights and RNG states; CUDA's atomic additions (reflection-pad backward has no
+    # deterministic kernel) may still reorder sums, so resuming must be as exact as running twice.
+    noise = _largest_relative_difference(straight, again)
+    assert _largest_relative_difference(straight, split) <= max(10 * noise, 1e-5), f"run-to-run noise {noise:.2e}"
     on_cpu = Trainer.resume(tmp_path / "straight", steps=7, device="cpu")
     assert on_cpu.runtime.device.type == "cpu"
     on_cpu.train(progress=False)
@@ -71,7 +85,7 @@ def test_gatys_stylize_and_torchscript_on_the_gpu(tmp_path):
     assert output.shape == photo.shape
     export_generator(generator, tmp_path / "g.pt")
     scripted = torch.jit.load(str(tmp_path / "g.pt"), map_location="cuda")
-    with torch.no_grad():
+    with torch.no_grad(), torch.backends.cudnn.flags(enabled=True, allow_tf32=False):  # TF32 convs: ~1e-3 off
         assert torch.allclose(scripted(photo.cuda()).cpu(), load_generator(tmp_path / "run")(photo), atol=1e-4)
 
 
