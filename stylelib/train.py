@@ -104,9 +104,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
-    workers: int = (
-        -1
-    )  # photo-decoding processes per training process; -1 = auto (none on a CPU)
+    workers: int = -1  # photo-decoding processes per training process; -1 = auto (none on a CPU)
 
     def validate(self) -> None:
         """Raise ValueError naming the first field that cannot work."""
