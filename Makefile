@@ -69,7 +69,7 @@ DEVICE ?= cuda
 GPU_PYTHON ?=
 gpu-check:
 	@if [ -n "$(GPU_PYTHON)" ]; then py="$(GPU_PYTHON)"; else $(MAKE) --no-print-directory $(STAMP) && py=$(BIN)/python; fi; \
-		PYTHONPATH=$(CURDIR) $$py benchmarks/gpu_check.py --device $(DEVICE)
+		PYTHONPATH=$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH} $$py benchmarks/gpu_check.py --device $(DEVICE)
 
 clean-venv:
 	rm -rf $(VENV)
