@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from stylelib.distributed import ProcessInfo
 from stylelib.train import (
     CHECKPOINT,
     CONFIG,
@@ -17,6 +18,7 @@ from stylelib.train import (
     Trainer,
     TrainingDivergedError,
     learning_rate_factor,
+    loader_workers,
 )
 
 
@@ -212,3 +214,15 @@ def test_fp16_trains_with_fp32_style_targets_and_its_scaler_skips_overflowing_st
     trainer.train_step()
     hook.remove()
     assert torch.equal(weight.detach(), before) and trainer.scaler_g.get_scale() < scale
+
+
+def test_loader_workers_none_on_a_cpu_and_the_cores_but_one_per_gpu_process(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert loader_workers(TrainConfig(), cpu, ProcessInfo()) == 0
+    assert loader_workers(TrainConfig(), cuda, ProcessInfo()) == 15
+    assert loader_workers(TrainConfig(), cuda, ProcessInfo(rank=0, world_size=4)) == 3
+    assert loader_workers(TrainConfig(), cuda, ProcessInfo(rank=0, world_size=16)) == 1
+    monkeypatch.setattr(os, "cpu_count", lambda: 128)
+    assert loader_workers(TrainConfig(), cuda, ProcessInfo()) == 16
+    assert loader_workers(TrainConfig(workers=3), cpu, ProcessInfo()) == 3
