@@ -95,14 +95,12 @@ def loader_throughput(plan: dict, device: str) -> float:
 
 def gatys_against_pastiche(plan: dict, device: str) -> dict:
     """Median seconds per L-BFGS iteration, ours and pastiche's, on the same photo and painting."""
+    photo, painting = load_photo("chelsea"), procedural_style("swirls", size=512)
     with tempfile.TemporaryDirectory() as folder:
-        content, style = Path(folder) / "content.png", Path(folder) / "style.png"
-        save_image(load_photo("chelsea"), content)
-        save_image(procedural_style("swirls", size=512), style)
+        content = save_image(photo, Path(folder) / "content.png")
+        style = save_image(painting, Path(folder) / "style.png")
         theirs = run_pastiche(content, style, plan["gatys_size"], plan["gatys_steps"], device)
-        photo = load_photo("chelsea", max_side=plan["gatys_size"])
-        style_image = procedural_style("swirls", size=512)
-        ours = run_ours(photo, style_image, plan["gatys_size"], plan["gatys_steps"], device=device)
+    ours = run_ours(photo, painting, plan["gatys_size"], plan["gatys_steps"], device=device)
     ours_seconds, theirs_seconds = median(ours["step_times"]), median(theirs["step_times"][1:])
     return {
         "ours": ours_seconds, "pastiche": theirs_seconds, "ratio": ours_seconds / theirs_seconds,
