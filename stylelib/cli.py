@@ -158,6 +158,14 @@ def run_train(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     if args.resume:
+        changed = [f"--{name.replace('_', '-')}" for name in args.config_fields if getattr(args, name) is not None]
+        changed = [flag for flag in changed if flag not in ("--steps", "--device")]
+        changed += [flag for flag, given in (("--style", args.style), ("--config", args.config)) if given]
+        if changed:
+            raise ValueError(
+                f"--resume continues the run with its saved config.json; only --steps and --device may change, "
+                f"not {', '.join(changed)} (start a new run with another --out to change them)"
+            )
         trainer = train.Trainer.resume(args.out, steps=args.steps, device=args.device)
     else:
         config = train.TrainConfig.load(args.config) if args.config else train.TrainConfig()
@@ -242,7 +250,12 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
         "photos and diagnose failure modes. Finished runs are skipped, so a sweep can be continued.",
     )
     parser.add_argument("--out", required=True, type=Path, help="sweep folder (one run folder per grid point)")
-    parser.add_argument("--vary", action="append", required=True, help="field=v1,v2,... e.g. style_weight=0.3,1,3")
+    parser.add_argument(
+        "--vary",
+        action="append",
+        required=True,
+        help="field=v1,v2,... e.g. style_weight=0.3,1,3; list fields join items with +: styles=hokusai,matisse+picabia",
+    )
     parser.add_argument("--config", type=Path, help="a config.json with the base recipe")
     parser.add_argument("--style", action="append", help="style image, folder or bundled name")
     for name, kind in (("size", int), ("steps", int), ("batch_size", int), ("warmup_steps", int), ("seed", int)):

@@ -7,7 +7,9 @@ Weight sources (one argument):
 - "torchvision": torchvision's retrained IMAGENET1K_V1 weights (downloaded on first use),
   which expect RGB in [0, 1] normalised by the ImageNet mean and standard deviation.
 - "random": seeded random weights (He initialisation), for tests and ablations.
-- a path to a state dict (our layer names, or torchvision's `features.N` names).
+- a path to a state dict: torchvision's `features.N` names get torchvision's preprocessing, our
+  layer names (`conv1_1.weight`, as `caffe_state_dict()` returns them) the caffe one; pass
+  `preprocessing=` to override.
 
 Callers always pass RGB in [0, 1]; the preprocessing for each source happens inside.
 """
@@ -130,7 +132,7 @@ def _random_state_dict(seed: int) -> dict[str, torch.Tensor]:
     return state
 
 
-def _file_state_dict(path: Path) -> dict[str, torch.Tensor]:
+def _file_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], str]:
     if not path.is_file():
         raise WeightsUnavailableError(f"weights file '{path}' does not exist; check the path")
     try:
@@ -139,7 +141,9 @@ def _file_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise WeightsUnavailableError(f"'{path}' is not a PyTorch state dict ({error})") from error
     if not isinstance(state, dict):
         raise WeightsUnavailableError(f"'{path}' holds a {type(state).__name__}, not a state dict")
-    return state if "conv1_1.weight" in state else _from_torchvision_names(state)
+    if "conv1_1.weight" in state:
+        return state, "caffe"
+    return _from_torchvision_names(state), "imagenet"
 
 
 def resolve_weights(weights: str | os.PathLike, seed: int = 0) -> tuple[dict[str, torch.Tensor], str]:
@@ -151,7 +155,7 @@ def resolve_weights(weights: str | os.PathLike, seed: int = 0) -> tuple[dict[str
     if weights == "random":
         return _random_state_dict(seed), "imagenet"
     if isinstance(weights, os.PathLike) or (isinstance(weights, str) and Path(weights).suffix):
-        return _file_state_dict(Path(weights)), "caffe"
+        return _file_state_dict(Path(weights))
     raise ValueError(f"unknown weights {weights!r}: use 'caffe', 'torchvision', 'random' or a path to a state dict")
 
 

@@ -38,6 +38,11 @@ def _open_file(path: Path) -> Image.Image:
             return ImageOps.exif_transpose(opened)
     except UnidentifiedImageError as error:
         raise ImageError(f"'{path}' is not an image PIL can read (jpg, png, webp, ...)") from error
+    except Image.DecompressionBombError as error:
+        raise ImageError(
+            f"'{path}' declares more pixels than PIL's safety limit ({error}); downscale it first, or raise "
+            "PIL.Image.MAX_IMAGE_PIXELS if you trust the file"
+        ) from error
     except (OSError, SyntaxError) as error:
         raise ImageError(f"'{path}' is truncated or corrupt ({error}); re-export or re-download it") from error
 
@@ -57,11 +62,22 @@ def _pil_to_float_array(image: Image.Image) -> np.ndarray:
         gray = np.clip(array / top, 0.0, 1.0).astype(np.float32)
         return np.repeat(gray[..., None], 3, axis=2)
     if image.mode == "F":
-        gray = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+        gray = _unit_floats(np.asarray(image, dtype=np.float32))
         return np.repeat(gray[..., None], 3, axis=2)
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
     rgb = _flatten_alpha(image) if has_alpha else image.convert("RGB")
     return np.asarray(rgb, dtype=np.float32) / 255.0
+
+
+def _unit_floats(values: np.ndarray, tolerance: float = 1e-3) -> np.ndarray:
+    """Float pixel values clipped to [0, 1]; values clearly outside (0-255 data, NaN) are an error."""
+    if not np.isfinite(values).all():
+        raise ImageError("float image holds NaN or infinite values")
+    low, high = float(values.min(initial=0.0)), float(values.max(initial=0.0))
+    if low < -tolerance or high > 1.0 + tolerance:
+        hint = "; divide 0-255 data by 255" if high <= 255.0 + tolerance and low >= -tolerance else ""
+        raise ImageError(f"float image values span [{low:g}, {high:g}]: float images must be in [0, 1]{hint}")
+    return np.clip(values, 0.0, 1.0)
 
 
 def _array_to_float_array(array: np.ndarray) -> np.ndarray:
@@ -75,7 +91,7 @@ def _array_to_float_array(array: np.ndarray) -> np.ndarray:
     elif array.dtype == np.uint16:
         values = array.astype(np.float32) / 65535.0
     elif np.issubdtype(array.dtype, np.floating):
-        values = np.clip(array.astype(np.float32), 0.0, 1.0)
+        values = _unit_floats(array.astype(np.float32))
     else:
         raise ImageError(f"array dtype {array.dtype} is not supported: use uint8, uint16 or float in [0, 1]")
     if values.shape[2] == 1:

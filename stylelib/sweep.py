@@ -32,7 +32,7 @@ from .metrics import (
     score_transfer,
 )
 from .runtime import make_runtime
-from .train import CHECKPOINT, CONFIG, METRICS, TrainConfig, Trainer, TrainingDivergedError
+from .train import CHECKPOINT, CONFIG, METRICS, TrainConfig, Trainer, TrainingDivergedError, read_log
 
 RESULT = "metrics.json"
 # D's loss when it cannot tell real from fake (lsgan: D = 0.5 everywhere; hinge, BCE: logits 0).
@@ -69,11 +69,19 @@ def parse_value(text: str) -> bool | int | float | str:
 
 
 def parse_vary(spec: str) -> tuple[str, list]:
-    """'field=v1,v2,...' -> (field, [values]), e.g. 'style_weight=0.3,1,3'."""
+    """'field=v1,v2,...' -> (field, [values]), e.g. 'style_weight=0.3,1,3'.
+
+    For a list field each value is one list, its items joined by '+': 'styles=hokusai,matisse+picabia'
+    is two grid points, hokusai alone and the blend of matisse and picabia.
+    """
     name, sep, values = spec.partition("=")
     if not sep or not values:
         raise ValueError(f"--vary needs field=value1,value2,... (e.g. style_weight=0.3,1,3), got {spec!r}")
-    return name.strip(), [parse_value(v.strip()) for v in values.split(",")]
+    name = name.strip()
+    field_types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    if field_types.get(name, "").startswith("list"):
+        return name, [[parse_value(item.strip()) for item in v.split("+")] for v in values.split(",")]
+    return name, [parse_value(v.strip()) for v in values.split(",")]
 
 
 def expand_grid(grid: Mapping[str, Sequence]) -> list[dict]:
@@ -88,12 +96,13 @@ def expand_grid(grid: Mapping[str, Sequence]) -> list[dict]:
 
 def run_name(changes: Mapping) -> str:
     """A folder name for one grid point, e.g. 'style_weight=3,adversarial_weight=0.5' ('baseline' if none)."""
-    return ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in changes.items()) or "baseline"
 
+    def text(value: object) -> str:
+        if isinstance(value, list):
+            return "+".join(text(item) for item in value)
+        return f"{value:g}" if isinstance(value, float) else str(value)
 
-def _read_log(run_dir: Path) -> list[dict]:
-    path = run_dir / METRICS
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return ",".join(f"{k}={text(v)}" for k, v in changes.items()) or "baseline"
 
 
 def evaluate_run(run_dir: str | os.PathLike, eval_size: int = 256, meter: StyleContentMeter | None = None) -> dict:
@@ -169,7 +178,7 @@ def train_and_evaluate(
         result.update(diagnoses=["diverged"], error=str(error), final_losses={}, scores={})
         _write_json(run_dir / RESULT, result)
         return result
-    log = _read_log(run_dir)
+    log = read_log(run_dir / METRICS)
     evaluation = evaluate_run(run_dir, eval_size)
     result.update(
         final_losses={k: v for k, v in log[-1].items() if k not in ("step", "warmup", "seconds")} if log else {},

@@ -108,6 +108,10 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the first field that cannot work."""
+        for item in dataclasses.fields(self):
+            problem = _field_type_error(item.name, item.type, getattr(self, item.name))
+            if problem:
+                raise ValueError(f"bad training config: {problem}")
         checks = [
             (bool(self.styles), "styles: give at least one style image"),
             (self.generator in GENERATOR_CONFIGS, f"generator: use one of {', '.join(GENERATOR_CONFIGS)}"),
@@ -135,11 +139,13 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
-        """Build from a dict, rejecting unknown keys by name."""
+        """Build from a dict, rejecting unknown keys and wrongly typed or impossible values by name."""
         unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown training config keys {sorted(unknown)}; see TrainConfig for the fields")
-        return cls(**values)
+        config = cls(**values)
+        config.validate()
+        return config
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TrainConfig:
@@ -148,6 +154,29 @@ class TrainConfig:
             return cls.from_dict(json.loads(Path(path).read_text()))
         except (OSError, json.JSONDecodeError) as error:
             raise ValueError(f"cannot read training config '{path}': {error}") from error
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_TYPE_CHECKS: dict[str, tuple[str, Callable[[object], bool]]] = {
+    "int": ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    "float": ("a number", _is_number),
+    "str": ("a string", lambda v: isinstance(v, str)),
+    "bool": ("true or false", lambda v: isinstance(v, bool)),
+    "list[str]": ("a list of strings", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)),
+    "list[float]": ("a list of numbers", lambda v: isinstance(v, list) and all(_is_number(x) for x in v)),
+}
+
+
+def _field_type_error(name: str, annotation: str, value: object) -> str | None:
+    """Why `value` cannot be the config field `name` (annotated `annotation`), or None when it can."""
+    optional = annotation.endswith(" | None")
+    description, accepts = _TYPE_CHECKS[annotation.removesuffix(" | None")]
+    if (optional and value is None) or accepts(value):
+        return None
+    return f"{name} must be {description}{' or null' if optional else ''}, got {value!r} ({type(value).__name__})"
 
 
 def learning_rate_factor(config: TrainConfig, step: int) -> float:
@@ -532,8 +561,25 @@ def _truncate_log(path: Path, step: int) -> None:
     """Drop log lines written after the checkpoint, so a resumed run's log has no duplicates."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+    kept = [json.dumps(record) for record in read_log(path) if record["step"] <= step]
     atomic_write(path, lambda tmp: Path(tmp).write_text("".join(line + "\n" for line in kept)))
+
+
+def read_log(path: str | os.PathLike) -> list[dict]:
+    """The records of a metrics.jsonl; a last line torn by a crash is dropped, any other bad line is an error."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines()
+    records = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            if number == len(lines):
+                break  # the write that a crash interrupted
+            raise ValueError(f"'{path}' line {number} is not JSON ({error}); fix or delete that line") from error
+    return records
 
 
 def _style_images(

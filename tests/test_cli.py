@@ -74,7 +74,10 @@ def test_train_then_stylize_a_file_and_a_folder_then_export(tmp_path, capsys):
     assert _train_tiny(run) == 0
     assert "done: step 3" in capsys.readouterr().out
     assert _train_tiny(run) == 2 and "already holds a run" in capsys.readouterr().err
-    assert main(["train", "--out", str(run), "--resume", "--steps", "4", "--quiet"]) == 0
+    resume = ["train", "--out", str(run), "--resume", "--steps", "4", "--quiet"]
+    assert main([*resume, "--style-weight", "3", "--style", "hokusai"]) == 2
+    assert "not --style-weight, --style" in capsys.readouterr().err  # refused, not silently ignored
+    assert main(resume) == 0
     assert "from step 3 to 4" in capsys.readouterr().out
 
     out = tmp_path / "one.png"

@@ -101,6 +101,9 @@ def test_state_dict_file_in_our_names_or_torchvision_names(tmp_path, photo):
     for path in (ours, theirs):
         model = VGG19Features(path, layers=("relu3_1",), preprocessing="imagenet")
         assert torch.allclose(model(photo)["relu3_1"], expected)
+    # Without an explicit choice, torchvision's naming implies torchvision's preprocessing, ours caffe's.
+    assert VGG19Features(theirs, layers=("relu3_1",)).preprocessing == "imagenet"
+    assert VGG19Features(ours, layers=("relu3_1",)).preprocessing == "caffe"
 
 
 def _fake_torchvision_checkpoint(hub_dir):

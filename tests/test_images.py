@@ -142,3 +142,24 @@ def test_ycbcr_round_trip_and_luminance():
     gray = torch.full((1, 3, 4, 4), 0.3)
     assert torch.allclose(luminance(gray), torch.full((1, 1, 4, 4), 0.3), atol=1e-6)
     assert torch.allclose(rgb_to_ycbcr(gray)[:, 1:], torch.zeros(1, 2, 4, 4), atol=1e-6)
+
+
+def test_float_arrays_outside_the_unit_range_are_refused_not_clipped():
+    photo = np.full((20, 24, 3), 0.5, dtype=np.float32)
+    assert torch.allclose(load_image(photo), torch.full((1, 3, 20, 24), 0.5))
+    assert load_image(photo + 0.5 + 1e-4).max() == 1.0  # a last-bit overshoot from arithmetic is clipped
+    with pytest.raises(ImageError, match="divide 0-255 data by 255"):
+        load_image(photo * 255)
+    with pytest.raises(ImageError, match=r"\[0, 1\]"):
+        load_image(photo - 1)
+    with pytest.raises(ImageError, match="NaN"):
+        load_image(np.where(photo > 0, np.nan, photo))
+
+
+def test_decompression_bomb_is_a_clear_error(tmp_path, monkeypatch):
+    path = tmp_path / "big.png"
+    _save(Image.new("RGB", (100, 100)), path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 10,000 px is over twice the limit: PIL refuses
+    with pytest.raises(ImageError, match="MAX_IMAGE_PIXELS") as error:
+        load_image(path)
+    assert "big.png" in str(error.value)

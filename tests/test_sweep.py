@@ -13,6 +13,11 @@ def test_grid_expansion_names_and_parsing():
     assert run_name(points[-1]) == "style_weight=3,adversarial_loss=hinge" and run_name({}) == "baseline"
     assert parse_vary("style_weight=0.3,1,3") == ("style_weight", [0.3, 1, 3])
     assert parse_vary("spectral_norm=false,true") == ("spectral_norm", [False, True])
+    # A list field takes one list per value, never the characters of a name.
+    assert parse_vary("styles=hokusai,matisse+picabia") == ("styles", [["hokusai"], ["matisse", "picabia"]])
+    assert parse_vary("style_weights=0.3+0.7") == ("style_weights", [[0.3, 0.7]])
+    blend = {"styles": ["matisse", "picabia"], "style_weight": 1.5}
+    assert run_name(blend) == "styles=matisse+picabia,style_weight=1.5"
     with pytest.raises(ValueError, match="unknown TrainConfig fields"):
         expand_grid({"style_wieght": [1]})
     with pytest.raises(ValueError, match="field=value1"):

@@ -2,6 +2,7 @@ import copy
 import json
 import math
 import os
+import re
 import signal
 
 import numpy as np
@@ -54,6 +55,17 @@ def test_config_round_trips_through_json_and_rejects_bad_values(tmp_path):
     assert TrainConfig.load(path) == config
     with pytest.raises(ValueError, match="unknown training config keys"):
         TrainConfig.from_dict({"stepz": 3})
+    for key, value, expected in [
+        ("size", "256", "size must be an integer, got '256'"),
+        ("steps", 10.0, "steps must be an integer"),
+        ("styles", "hokusai", "styles must be a list of strings"),
+        ("style_weights", [1, "a"], "style_weights must be a list of numbers or null"),
+        ("spectral_norm", 1, "spectral_norm must be true or false"),
+        ("style_weight", None, "style_weight must be a number"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            TrainConfig.from_dict({key: value})
+    assert TrainConfig.from_dict({"style_weight": 2, "style_weights": None}).style_weight == 2
     with pytest.raises(ValueError, match="adversarial_loss"):
         _config(adversarial_loss="wgan").validate()
     with pytest.raises(ValueError, match="warmup_steps"):
@@ -78,11 +90,13 @@ def test_training_writes_config_log_samples_and_checkpoint(tmp_path):
 def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
     Trainer(_config(), tmp_path / "straight").train(progress=False)
     Trainer(_config(steps=3), tmp_path / "split").train(progress=False)
+    with open(tmp_path / "split" / METRICS, "a") as log:
+        log.write('{"step": 4, "cont')  # a crash in the middle of writing step 4's line
     resumed = Trainer.resume(tmp_path / "split", steps=6)
     assert resumed.step == 3
     resumed.train(progress=False)
     straight, split = _log(tmp_path / "straight"), _log(tmp_path / "split")
-    assert [r["step"] for r in split] == [1, 2, 3, 4, 5, 6]
+    assert [r["step"] for r in split] == [1, 2, 3, 4, 5, 6]  # the torn line is gone
     for a, b in zip(straight, split):
         assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
 
