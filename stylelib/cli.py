@@ -295,12 +295,13 @@ def _add_data(commands: argparse._SubParsersAction) -> None:
     download.add_argument("name", choices=downloads.DATASETS)
     download.add_argument("--root", type=Path, default=downloads.DEFAULT_ROOT, help="where datasets go")
     download.add_argument("--url", help="download from this address instead (a mirror)")
+    download.add_argument("--sha256", help="the archive's expected SHA-256 (known for the default address)")
     download.set_defaults(run=run_download)
 
 
 def run_download(args: argparse.Namespace) -> None:
     """Run `data download`."""
-    folder = downloads.download_dataset(args.name, args.root, url=args.url)
+    folder = downloads.download_dataset(args.name, args.root, url=args.url, sha256=args.sha256)
     print(f"{args.name} is in {folder} (trainA: paintings, trainB: photos)")
 
 
