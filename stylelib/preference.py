@@ -103,11 +103,15 @@ def win_rates(votes: Sequence[Vote]) -> dict[str, dict[str, float]]:
 
 
 def bradley_terry(votes: Sequence[Vote], iterations: int = 500, prior: float = 0.5) -> dict[str, float]:
-    """Bradley-Terry log-strengths (mean 0) by MM iterations; `prior` pseudo-wins keep unbeaten methods finite."""
+    """Bradley-Terry log-strengths (mean 0) by MM iterations (Hunter 2004).
+
+    The prior adds `prior` virtual wins each way to every pair of methods (2 * prior virtual games
+    per pair), which keeps unbeaten methods finite and pulls sparse pairs towards a tie.
+    """
     methods = sorted({m for v in votes for m in (v.left, v.right)})
     if len(methods) < 2:
         raise ValueError("Bradley-Terry needs votes between at least two methods")
-    wins = {m: prior for m in methods}
+    wins = dict.fromkeys(methods, prior * (len(methods) - 1))  # `prior` virtual wins against each other method
     pairs: dict[tuple[str, str], float] = {}
     for vote in votes:
         wins[vote.winner] += 1

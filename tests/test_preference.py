@@ -1,6 +1,8 @@
 import math
 
+import numpy as np
 import pytest
+import scipy.optimize
 
 from stylelib.preference import (
     SIMULATED,
@@ -65,6 +67,29 @@ def test_bradley_terry_recovers_known_strengths():
         assert fitted[method] == pytest.approx(value, abs=0.05)
     with pytest.raises(ValueError, match="at least two"):
         bradley_terry([])
+
+
+def test_bradley_terry_with_its_prior_matches_a_direct_maximum_likelihood_fit():
+    """MM against scipy's optimiser on the stated model: the votes plus `prior` virtual wins each way per pair."""
+    votes = [Vote("p", "a", "b", "a")] * 7 + [Vote("p", "a", "b", "b")] * 2 + [Vote("p", "b", "c", "b")] * 5
+    votes += [Vote("p", "a", "d", "a")] * 3 + [Vote("p", "c", "d", "d")] * 1  # c never wins, a never loses to d
+    prior = 0.5
+    methods = ["a", "b", "c", "d"]
+    wins = {(w, x): 0.0 for w in methods for x in methods if w != x}
+    for vote in votes:
+        loser = vote.right if vote.winner == vote.left else vote.left
+        wins[(vote.winner, loser)] += 1
+    for key in wins:
+        wins[key] += prior
+
+    def negative_log_likelihood(theta):
+        strength = dict(zip(methods, theta))
+        return -sum(n * (strength[w] - np.logaddexp(strength[w], strength[x])) for (w, x), n in wins.items())
+
+    reference = scipy.optimize.minimize(negative_log_likelihood, np.zeros(4), method="BFGS", options={"gtol": 1e-10}).x
+    reference -= reference.mean()
+    fitted = bradley_terry(votes, iterations=5000, prior=prior)
+    assert [fitted[m] for m in methods] == pytest.approx(list(reference), abs=1e-4)
 
 
 def test_simulated_votes_are_labelled_and_follow_the_metrics():
