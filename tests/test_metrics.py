@@ -1,7 +1,10 @@
 import pytest
 import torch
+from skimage.metrics import structural_similarity
+from torchmetrics.image.kid import poly_mmd
 
 from stylelib.data import load_photo
+from stylelib.images import luminance
 from stylelib.metrics import (
     StyleContentMeter,
     checkerboard_score,
@@ -116,3 +119,23 @@ def test_content_retrieval_is_perfect_for_photos_and_chance_for_one_repeated_ima
     assert content_retrieval([photos[0]] * 4, photos, meter) == 0.25
     with pytest.raises(ValueError, match="matching lists"):
         content_retrieval(photos[:1], photos[:1], meter)
+
+
+def test_ssim_matches_scikit_image(photo):
+    """Our SSIM (11x11 Gaussian window, sigma 1.5, interior only) against skimage's on the same luminance."""
+    noisy = (photo + 0.1 * torch.randn(photo.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    blurred = torch.nn.functional.avg_pool2d(photo, 3, stride=1, padding=1, count_include_pad=False)
+    for other in (noisy, blurred):
+        a, b = (luminance(i)[0, 0].double().numpy() for i in (photo, other))
+        reference = structural_similarity(
+            a, b, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+        )
+        assert ssim(photo, other) == pytest.approx(reference, abs=2e-4)
+
+
+def test_kernel_mmd_matches_torchmetrics_kid():
+    """The unbiased polynomial-kernel MMD against torchmetrics' KID kernel on the same features."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(30, 16, generator=generator, dtype=torch.float64)  # torchmetrics assumes equal set sizes
+    y = 0.8 * torch.randn(30, 16, generator=generator, dtype=torch.float64) + 0.3
+    assert kernel_mmd2(x, y) == pytest.approx(poly_mmd(x, y, degree=3, coef=1.0).item(), rel=1e-9)
