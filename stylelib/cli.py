@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from . import distributed, downloads, evaluation, inference, nst, sweep, train
+from . import data, distributed, downloads, evaluation, inference, nst, sweep, train
 from .data import PHOTO_FILES, STYLE_NAMES, resolve_image
 from .features import WeightsUnavailableError
 from .images import ImageError, save_image
@@ -226,7 +226,7 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> None:
     """Run `evaluate` and print a table or JSON lines."""
-    styles = evaluation.load_styles(args.style)
+    styles = data.load_styles(args.style)
     if args.checkpoint is not None:
         if args.outputs:
             raise ValueError("give either stylised images or --checkpoint, not both")

@@ -15,7 +15,7 @@ simple test fixtures, much easier to match than a real painting:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
+from .datasets import find_images
 from .images import ImageError, load_image
 
 # Colour photos shipped inside installed wheels (scikit-image, matplotlib), all public domain or CC0
@@ -210,3 +211,15 @@ def resolve_image(spec: str | os.PathLike) -> torch.Tensor:
     if spec in PHOTO_FILES:
         return load_photo(spec)
     return load_painting(spec) if spec in PAINTING_FILES else procedural_style(spec)
+
+
+def load_style_groups(specs: Sequence[str]) -> list[list[torch.Tensor]]:
+    """One list of paintings per style: a folder gives all its images (one artist), a file or bundled name one."""
+    if not specs:
+        raise ValueError("give at least one --style (a painting, a folder of paintings or a bundled style name)")
+    return [[resolve_image(f) for f in (find_images(spec) if Path(spec).is_dir() else [spec])] for spec in specs]
+
+
+def load_styles(specs: Sequence[str]) -> list[torch.Tensor]:
+    """Every painting of the given styles, in order (files, bundled names or folders of paintings)."""
+    return [image for group in load_style_groups(specs) for image in group]

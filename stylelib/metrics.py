@@ -43,7 +43,7 @@ from skimage.feature import canny
 
 from .features import CONTENT_LAYERS, STYLE_LAYERS, VGG19Features
 from .images import luminance, resize, resize_to_area, rgb_to_ycbcr
-from .losses import gram_matrix
+from .losses import gram_matrix, relative_squared_error
 from .runtime import module_device
 
 
@@ -112,10 +112,6 @@ def colour_shift(image: torch.Tensor, reference: torch.Tensor) -> float:
     return (_colour_statistics(image) - _colour_statistics(reference)).norm().item()
 
 
-def _relative_squared_distance(features: torch.Tensor, reference: torch.Tensor) -> float:
-    return ((features - reference).pow(2).sum() / reference.pow(2).sum()).item()
-
-
 def checkerboard_score(image: torch.Tensor) -> float:
     """Share of spectral energy at period-2/period-4 frequencies (see module doc; lower is cleaner)."""
     gray = luminance(image.float().cpu())[0, 0]
@@ -158,7 +154,7 @@ class StyleContentMeter:
         """||F(x) - F(p)||^2 / ||F(p)||^2 at relu4_2; the image is resized to the photo's size."""
         image = resize(image, tuple(photo.shape[-2:]))
         fx, fp = self.features(image)[CONTENT_LAYERS[0]], self.features(photo)[CONTENT_LAYERS[0]]
-        return _relative_squared_distance(fx, fp)
+        return relative_squared_error(fx, fp).item()
 
     @torch.no_grad()
     def style_statistics(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -236,7 +232,7 @@ def content_retrieval(
     correct = 0
     for index, output in enumerate(outputs):
         features = meter.features(resize(output, (side, side)))[layer]
-        distances = [_relative_squared_distance(features, f) for f in photo_features]
+        distances = [relative_squared_error(features, f).item() for f in photo_features]
         correct += min(range(len(distances)), key=distances.__getitem__) == index
     return correct / len(outputs)
 

@@ -17,11 +17,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+CHECKPOINT = "checkpoint.pt"
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call write(temporary path) in the target's folder, then rename the result over `path`.
+    """Call write(temporary path) in the target's folder, flush it to disk, then rename it over `path`.
 
-    The temporary file keeps the target's suffix, which some writers (torch.save, PIL) look at.
+    The temporary file keeps the target's suffix, which some writers (torch.save, PIL) look at. After
+    a crash the target holds either its old or its new content, never a mix or an empty file.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -29,6 +34,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     os.close(handle)
     try:
         write(temporary)
+        with open(temporary, "rb+") as written:
+            os.fsync(written.fileno())
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

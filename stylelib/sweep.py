@@ -21,8 +21,7 @@ from pathlib import Path
 
 import torch
 
-from .data import HELD_OUT_PHOTOS, TRAIN_PHOTOS, load_photo
-from .evaluation import load_styles
+from .data import HELD_OUT_PHOTOS, TRAIN_PHOTOS, load_photo, load_styles
 from .inference import load_generator, stylize_image
 from .metrics import (
     StyleContentMeter,
@@ -32,7 +31,8 @@ from .metrics import (
     score_transfer,
 )
 from .runtime import make_runtime
-from .train import CHECKPOINT, CONFIG, METRICS, TrainConfig, Trainer, TrainingDivergedError, read_log
+from .storage import CHECKPOINT, CONFIG, METRICS, atomic_write
+from .train import TrainConfig, Trainer, TrainingDivergedError, read_log
 
 RESULT = "metrics.json"
 # D's loss when it cannot tell real from fake (lsgan: D = 0.5 everywhere; hinge, BCE: logits 0).
@@ -55,6 +55,14 @@ FAILURE_MODES = {
     "content lost": ("the photo's relu4_2 content is mostly gone", "lower style_weight or raise content_weight"),
     "no style": ("outputs are still close to the photo in Gram terms", "raise style_weight or train longer"),
     "checkerboard": ("periodic upsampling artefacts", "keep upsample+conv; lower lr_generator; add tv_weight"),
+}
+
+
+# The models notebooks 05 and 06 compare: name -> (run folder name, TrainConfig changes).
+ABLATIONS: dict[str, tuple[str, dict]] = {
+    "content + style": ("content_style", {"adversarial_weight": 0.0}),
+    "content + adversarial": ("content_adversarial", {"style_weight": 0.0}),
+    "full": ("full", {}),
 }
 
 
@@ -158,9 +166,7 @@ def diagnose(log: Sequence[Mapping[str, float]], evaluation: Mapping, adversaria
 
 
 def _write_json(path: Path, values: dict) -> None:
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(values, indent=2))
-    os.replace(temporary, path)
+    atomic_write(path, lambda temporary: Path(temporary).write_text(json.dumps(values, indent=2)))
 
 
 def train_and_evaluate(

@@ -30,7 +30,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from . import distributed
-from .data import HELD_OUT_PHOTOS, TRAIN_PHOTOS, load_photo, resolve_image
+from .data import HELD_OUT_PHOTOS, TRAIN_PHOTOS, load_photo, load_style_groups, resolve_image
 from .datasets import RandomCrops, crop_loader, find_images, warn_skipped
 from .features import STYLE_LAYERS, VGG19Features
 from .images import image_grid, resize_long_side, save_image
@@ -40,26 +40,23 @@ from .losses import (
     generator_adversarial_loss,
     gram_matrix,
     r1_penalty,
+    relative_squared_error,
     relative_style_targets,
     style_loss,
     total_variation,
 )
 from .models import GENERATOR_CONFIGS, Discriminator, Generator
 from .runtime import Runtime, evaluation_mode, make_runtime, seed_everything
-from .storage import atomic_write, load_checkpoint, random_states, restore_random_states, save_checkpoint
-
-CHECKPOINT = "checkpoint.pt"
-CONFIG = "config.json"
-METRICS = "metrics.jsonl"
-
-
-# The models notebooks 05 and 06 compare: name -> (run folder name, TrainConfig changes).
-ABLATIONS: dict[str, tuple[str, dict]] = {
-    "content + style": ("content_style", {"adversarial_weight": 0.0}),
-    "content + adversarial": ("content_adversarial", {"style_weight": 0.0}),
-    "full": ("full", {}),
-}
-
+from .storage import (
+    CHECKPOINT,
+    CONFIG,
+    METRICS,
+    atomic_write,
+    load_checkpoint,
+    random_states,
+    restore_random_states,
+    save_checkpoint,
+)
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -306,9 +303,8 @@ class Trainer:
         """
         total = torch.zeros((), device=self.runtime.device)
         for layer in self.config.content_layers:
-            feature, target = features[layer].float(), targets[layer].float()
-            energy = distributed.all_sum(target.pow(2).sum())
-            total = total + self.process.world_size * (feature - target).pow(2).sum() / energy
+            energy = distributed.all_sum(targets[layer].float().pow(2).sum())
+            total = total + self.process.world_size * relative_squared_error(features[layer], targets[layer], energy)
         return total / len(self.config.content_layers)
 
     def _generator_losses(self, photos: torch.Tensor, output: torch.Tensor, warmup: bool) -> dict[str, torch.Tensor]:
@@ -587,10 +583,9 @@ def _style_images(
 ) -> tuple[list[torch.Tensor], list[float]]:
     """Paintings and their blend weights; a folder counts as one style (one artist), its files sharing the weight."""
     images, blend = [], []
-    for spec, weight in zip(specs, weights or [1.0] * len(specs)):
-        files = find_images(spec) if Path(spec).is_dir() else [spec]
-        images += [resize_long_side(resolve_image(f), long_side) for f in files]
-        blend += [weight / len(files)] * len(files)
+    for group, weight in zip(load_style_groups(specs), weights or [1.0] * len(specs)):
+        images += [resize_long_side(image, long_side) for image in group]
+        blend += [weight / len(group)] * len(group)
     return images, blend
 
 

@@ -12,6 +12,7 @@ from stylelib.losses import (
     gram_distance,
     gram_matrix,
     r1_penalty,
+    relative_squared_error,
     style_loss,
     total_variation,
 )
@@ -56,6 +57,14 @@ def test_content_loss_is_mean_squared_difference():
     assert content_loss(x, y).item() == pytest.approx((9 + 7) / 8)
     with pytest.raises(ValueError, match="differ in shape"):
         content_loss(x, torch.zeros(1, 2, 2, 3))
+
+
+def test_relative_squared_error_is_on_paper_and_takes_a_shared_energy():
+    x, y = torch.zeros(1, 2, 2, 2), torch.ones(1, 2, 2, 2)
+    y[0, 0, 0, 0] = 3.0  # error (9 + 7) over energy (9 + 7): exactly 1
+    assert relative_squared_error(x, y).item() == pytest.approx(1.0)
+    assert relative_squared_error(y, y).item() == 0.0
+    assert relative_squared_error(x, y, energy=torch.tensor(32.0)).item() == pytest.approx(0.5)
 
 
 def test_style_loss_is_weighted_sum_of_squared_gram_distances(feats):
