@@ -3,6 +3,7 @@ import torch
 from skimage.metrics import structural_similarity
 from torchmetrics.image.kid import poly_mmd
 
+from stylelib import metrics as metrics_module
 from stylelib.data import load_photo
 from stylelib.images import luminance
 from stylelib.metrics import (
@@ -86,10 +87,12 @@ def test_style_kid_separates_paintings_from_photos(photo, style, meter):
         meter.style_kid([], [style])
 
 
-def test_milliseconds_per_image_warms_up_then_takes_the_median():
+def test_milliseconds_per_image_warms_up_then_takes_the_median(monkeypatch):
     calls = []
+    clock = iter([0.0, 0.010, 1.0, 1.030, 2.0, 2.020])  # three timed calls of 10, 30 and 20 ms
+    monkeypatch.setattr(metrics_module.time, "perf_counter", lambda: next(clock))
     milliseconds = milliseconds_per_image(calls.append, torch.zeros(1), warmup=2, repeats=3)
-    assert len(calls) == 5 and milliseconds >= 0.0
+    assert len(calls) == 5 and milliseconds == pytest.approx(20.0)
     with pytest.raises(ValueError, match="repeats"):
         milliseconds_per_image(calls.append, torch.zeros(1), repeats=0)
 

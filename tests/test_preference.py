@@ -62,7 +62,6 @@ def test_bradley_terry_recovers_known_strengths():
                 wins_a = round(400 * p_a)
                 votes += [Vote("p", a, b, a)] * wins_a + [Vote("p", a, b, b)] * (400 - wins_a)
     fitted = bradley_terry(votes)
-    assert sum(fitted.values()) == pytest.approx(0.0, abs=1e-9)
     for method, value in truth.items():
         assert fitted[method] == pytest.approx(value, abs=0.05)
     with pytest.raises(ValueError, match="at least two"):

@@ -240,3 +240,63 @@ def test_loader_workers_none_on_a_cpu_and_the_cores_but_one_per_gpu_process(monk
     monkeypatch.setattr(os, "cpu_count", lambda: 128)
     assert loader_workers(TrainConfig(), cuda, ProcessInfo()) == 16
     assert loader_workers(TrainConfig(workers=3), cpu, ProcessInfo()) == 3
+
+
+_D_LOSSES = {
+    "lsgan": lambda r, f: (r - 1).pow(2).mean() + f.pow(2).mean(),
+    "hinge": lambda r, f: torch.relu(1 - r).mean() + torch.relu(1 + f).mean(),
+    "nonsaturating": lambda r, f: torch.nn.functional.softplus(-r).mean() + torch.nn.functional.softplus(f).mean(),
+}
+_G_LOSSES = {
+    "lsgan": lambda f: (f - 1).pow(2).mean(),
+    "hinge": lambda f: -f.mean(),
+    "nonsaturating": lambda f: torch.nn.functional.softplus(-f).mean(),
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "scales", "r1_weight"), [("lsgan", 1, 0.0), ("hinge", 2, 1.0), ("nonsaturating", 1, 0.0)]
+)
+def test_the_trainer_applies_each_adversarial_loss_r1_and_multi_scale_d_as_written(tmp_path, kind, scales, r1_weight):
+    trainer = Trainer(
+        _config(adversarial_loss=kind, d_scales=scales, r1_weight=r1_weight, spectral_norm=False, warmup_steps=0),
+        tmp_path,
+    )
+    seen = {}
+    d_step = trainer._discriminator_step
+
+    def spy(real, fake):
+        seen.update(real=real.clone(), fake=fake.clone(), d_before=copy.deepcopy(trainer.discriminator))
+        return d_step(real, fake)
+
+    trainer._discriminator_step = spy
+    terms = trainer.train_step()
+    real, fake = seen["real"], seen["fake"]
+    with torch.no_grad():
+        before_real, before_fake = seen["d_before"](real), seen["d_before"](fake)
+        after_fake = trainer.discriminator(fake)
+    assert len(before_real) == scales and before_real[0].shape[-1] > (before_real[-1].shape[-1] if scales > 1 else 0)
+    expected_d = sum(_D_LOSSES[kind](r, f) for r, f in zip(before_real, before_fake)) / scales
+    assert terms["d_loss"].item() == pytest.approx(expected_d.item(), rel=1e-5)
+    expected_g = sum(_G_LOSSES[kind](f) for f in after_fake) / scales  # G meets the D that was just updated
+    assert terms["adversarial"].item() == pytest.approx(expected_g.item(), rel=1e-5)
+    if r1_weight:
+        images = real.clone().requires_grad_(True)
+        (gradient,) = torch.autograd.grad(sum(m.sum() for m in seen["d_before"](images)), images)
+        assert terms["r1"].item() == pytest.approx(gradient.pow(2).flatten(1).sum(1).mean().item(), rel=1e-4)
+    else:
+        assert "r1" not in terms
+
+
+def test_the_ema_follows_its_formula_with_the_short_run_warm_start(tmp_path):
+    trainer = Trainer(_config(ema_decay=0.5, steps=4, warmup_steps=1), tmp_path)
+    expected = [p.detach().clone() for p in trainer.generator.parameters()]
+    for _ in range(4):
+        step = trainer.step
+        trainer.train_step()
+        decay = min(0.5, (1 + step) / (10 + step))  # 0.1, 0.18, 0.25, 0.31: capped at ema_decay only later
+        for average, weight in zip(expected, trainer.generator.parameters()):
+            average.mul_(decay).add_(weight.detach(), alpha=1 - decay)
+    for average, ema in zip(expected, trainer.ema.parameters()):
+        assert torch.allclose(average, ema, atol=1e-6)
+    assert not torch.allclose(expected[0], next(trainer.generator.parameters()))  # it is an average, not a copy
