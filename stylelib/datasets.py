@@ -12,6 +12,7 @@ needs them, so a folder of 100,000 photos costs nothing up front.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 import warnings
 from collections import OrderedDict
@@ -27,6 +28,8 @@ from .images import ImageError, ImageSource, load_image, resize
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 _STREAM_LENGTH = 2**62  # the stream is endless; DataLoader only needs a length
 _ORDER_STREAM, _CROP_STREAM = 0, 1
+
+WORKER_START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else None
 
 
 def _generator(*key: int) -> torch.Generator:
@@ -177,6 +180,9 @@ def crop_loader(
         pin_memory=pin_memory,
         prefetch_factor=4 if workers else None,
         persistent_workers=workers > 0,
+        # Forking a process that already runs threads (CUDA, OpenMP) can deadlock, and Python 3.12 warns
+        # about it; the fork server forks workers from a clean single-threaded process instead.
+        multiprocessing_context=WORKER_START_METHOD if workers else None,
     )
     return iter(loader)
 
