@@ -83,7 +83,7 @@ class TrainConfig:
     lr_schedule: str = "constant"  # "constant", or "cosine": after warm-up, both rates decay to lr_final_fraction
     lr_final_fraction: float = 0.1  # the cosine schedule's last learning rate, as a fraction of the first
     content_weight: float = 1.0
-    style_weight: float = 1.0
+    style_weight: float = 1.5  # calibrated on the bundled paintings (benchmarks/results/recipe_search.md)
     adversarial_weight: float = 0.05  # 0 = no discriminator (Johnson et al.)
     style_strength: float = 1.0  # scales the style and adversarial weights together: <1 more photo, >1 more painting
     tv_weight: float = 0.0
