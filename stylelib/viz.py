@@ -72,16 +72,15 @@ def feature_maps_figure(features: Mapping[str, torch.Tensor], channels: int = 8,
 
 
 def gram_heatmaps(grams: Mapping[str, torch.Tensor], size: float = 3.0, channels: int = 32) -> Figure:
-    """Heatmaps of the top-left `channels` x `channels` block of each Gram matrix, on a shared colour scale."""
-    blocks = {title: gram.squeeze(0)[:channels, :channels].float().cpu() for title, gram in grams.items()}
-    top = max(block.max().item() for block in blocks.values())
-    fig, axes = plt.subplots(1, len(blocks), figsize=(size * len(blocks), size), squeeze=False)
-    for ax, (title, block) in zip(axes.flat, blocks.items()):
-        shown = ax.imshow(block, cmap="magma", vmin=0, vmax=top)
+    """Heatmaps of the top-left `channels` x `channels` block of each Gram matrix, each with its own labelled scale."""
+    fig, axes = plt.subplots(1, len(grams), figsize=(size * 1.25 * len(grams), size), squeeze=False)
+    for ax, (title, gram) in zip(axes.flat, grams.items()):
+        shown = ax.imshow(gram.squeeze(0)[:channels, :channels].float().cpu(), cmap="magma", vmin=0)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("channel j")
         ax.set_ylabel("channel i")
-    fig.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.8)
+        fig.colorbar(shown, ax=ax, shrink=0.8, label="$G_{ij}$")
+    fig.tight_layout()
     return fig
 
 
@@ -114,8 +113,19 @@ class LiveLossPlot:
         plt.close(fig)
 
 
+def live_frontend() -> bool:
+    """True in a kernel started by a Jupyter server (JupyterLab, Notebook), where widgets draw.
+
+    False under papermill and nbval, whose saved outputs would hold a widget's text repr instead.
+    """
+    return "JPY_SESSION_NAME" in os.environ
+
+
 def feature_browser(features: Mapping[str, torch.Tensor]):
-    """An ipywidgets explorer: pick a layer and a channel, see that activation map."""
+    """An ipywidgets explorer: pick a layer and a channel, see that activation map (None outside a live front end)."""
+    if not live_frontend():
+        print("The layer and channel browser draws in JupyterLab; the grid above shows the same maps.")
+        return None
     import ipywidgets as widgets
 
     layer = widgets.Dropdown(options=list(features), description="layer")
