@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -90,6 +92,21 @@ def stylize_folder(
     return targets
 
 
+@contextlib.contextmanager
+def _torchscript_warnings_silenced() -> Iterator[None]:
+    # TorchScript is deprecated upstream (torch.export is its successor) but still saves and loads.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
+def load_exported(path: str | os.PathLike, device: str | torch.device = "cpu") -> torch.jit.ScriptModule:
+    """Load a generator that export_generator saved as TorchScript; it needs only PyTorch."""
+    with _torchscript_warnings_silenced():
+        return torch.jit.load(str(path), map_location=device)
+
+
 def export_generator(generator: Generator, path: str | os.PathLike, fmt: str = "torchscript") -> Path:
     """Save the generator as TorchScript (.pt) or ONNX (.onnx) with dynamic image size."""
     target = Path(path)
@@ -100,8 +117,7 @@ def export_generator(generator: Generator, path: str | os.PathLike, fmt: str = "
     target.parent.mkdir(parents=True, exist_ok=True)
     generator = copy.deepcopy(generator).float().eval().cpu()  # the caller's module stays as it is
     if fmt == "torchscript":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated upstream but still loads
+        with _torchscript_warnings_silenced():
             torch.jit.script(generator).save(str(target))
         return target
     try:

@@ -6,7 +6,7 @@ import torch
 
 from stylelib.cli import main
 from stylelib.images import load_image, save_image
-from stylelib.inference import compile_generator, export_generator, load_generator
+from stylelib.inference import compile_generator, export_generator, load_exported, load_generator
 from stylelib.models import Generator
 from stylelib.runtime import make_runtime
 from stylelib.train import CONFIG, TrainConfig
@@ -96,7 +96,7 @@ def test_train_then_stylize_a_file_and_a_folder_then_export(tmp_path, capsys):
 
     exported = tmp_path / "g.pt"
     assert main(["export", "--checkpoint", str(run), "--out", str(exported)]) == 0
-    scripted = torch.jit.load(str(exported))
+    scripted = load_exported(exported)
     photo = load_image(out)
     assert torch.allclose(scripted(photo), load_generator(run)(photo), atol=1e-5)
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from stylelib.inference import export_generator, load_generator, stylize_image
+from stylelib.inference import export_generator, load_exported, load_generator, stylize_image
 from stylelib.nst import stylize_gatys
 from stylelib.runtime import make_runtime
 from stylelib.train import CHECKPOINT, METRICS, TrainConfig, Trainer
@@ -84,7 +84,7 @@ def test_gatys_stylize_and_torchscript_on_the_gpu(tmp_path):
     output = stylize_image(generator, photo, runtime=runtime)
     assert output.shape == photo.shape
     export_generator(generator, tmp_path / "g.pt")
-    scripted = torch.jit.load(str(tmp_path / "g.pt"), map_location="cuda")
+    scripted = load_exported(tmp_path / "g.pt", device="cuda")
     with torch.no_grad(), torch.backends.cudnn.flags(enabled=True, allow_tf32=False):  # TF32 convs: ~1e-3 off
         assert torch.allclose(scripted(photo.cuda()).cpu(), load_generator(tmp_path / "run")(photo), atol=1e-4)
 
