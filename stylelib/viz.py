@@ -210,7 +210,13 @@ def _png_bytes(image: torch.Tensor) -> bytes:
 def preference_widget(
     outputs: Mapping[str, Mapping[str, torch.Tensor]], votes_path: str | os.PathLike, seed: int = 0, width: int = 360
 ):
-    """An A/B widget: two methods' outputs for one photo, in random order; each click appends a vote to the CSV."""
+    """An A/B widget: two methods' outputs for one photo, in random order; each click appends a vote to the CSV.
+
+    None outside a live front end, where the widget could not draw (see live_frontend).
+    """
+    if not live_frontend():
+        print("The voting widget draws in JupyterLab; the pictures above show the same pairs.")
+        return None
     import ipywidgets as widgets
 
     rng = random.Random(seed)

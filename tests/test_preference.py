@@ -102,13 +102,17 @@ def test_simulated_votes_are_labelled_and_follow_the_metrics():
     assert simulate_votes(scores, seed=1) == simulate_votes(scores, seed=1)
 
 
-def test_preference_widget_records_clicks_to_csv(tmp_path):
+def test_preference_widget_records_clicks_to_csv(tmp_path, monkeypatch, capsys):
     import torch
 
     from stylelib.viz import preference_widget
 
     outputs = {"p": {"a": torch.zeros(1, 3, 8, 8), "b": torch.ones(1, 3, 8, 8), "c": torch.full((1, 3, 8, 8), 0.5)}}
     path = tmp_path / "votes.csv"
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    assert preference_widget(outputs, path) is None  # papermill and nbval: no widget to leave a text repr
+    assert "JupyterLab" in capsys.readouterr().out
+    monkeypatch.setenv("JPY_SESSION_NAME", "votes.ipynb")
     widget = preference_widget(outputs, path, seed=0)
     left_button, right_button, skip_button = widget.children[1].children
     left_button.click()
