@@ -60,7 +60,7 @@ def _score_row(
 
 def _summarise(rows: list[dict], outputs: list[torch.Tensor], styles: list, meter: StyleContentMeter) -> dict:
     summary = {column: sum(row[column] for row in rows) / len(rows) for column in SCORE_COLUMNS}
-    summary["style_kid"] = meter.style_kid(outputs, styles)
+    summary["style_kid"], summary["style_kid_std"] = meter.style_kid(outputs, styles)
     summary["count"] = len(rows)
     return summary
 
@@ -116,7 +116,7 @@ def format_table(evaluation: Evaluation) -> str:
         lines.append(f"{name:<40} " + " ".join(f"{row[c]:>16.4f}" for c in SCORE_COLUMNS))
     summary = evaluation.summary
     lines.append(f"{'mean of ' + str(summary['count']):<40} " + " ".join(f"{summary[c]:>16.4f}" for c in SCORE_COLUMNS))
-    lines.append(f"style KID (VGG19 statistics): {summary['style_kid']:.4f}")
+    lines.append(f"style KID (VGG19 statistics): {summary['style_kid']:.4f} +- {summary['style_kid_std']:.4f}")
     if not math.isnan(summary.get("ms_per_image", math.nan)):
         lines.append(f"speed: {summary['ms_per_image']:.1f} ms per image at {summary['speed_size']}")
     return "\n".join(lines)

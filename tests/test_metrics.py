@@ -4,8 +4,10 @@ from skimage.metrics import structural_similarity
 from torchmetrics.image.kid import poly_mmd
 
 from stylelib import metrics as metrics_module
-from stylelib.data import load_photo
-from stylelib.images import luminance
+from stylelib.data import load_photo, procedural_style
+from stylelib.features import STYLE_LAYERS
+from stylelib.images import luminance, resize
+from stylelib.losses import gram_matrix, relative_style_targets, style_loss
 from stylelib.metrics import (
     StyleContentMeter,
     checkerboard_score,
@@ -16,6 +18,7 @@ from stylelib.metrics import (
     milliseconds_per_image,
     score_transfer,
     ssim,
+    subset_kid,
 )
 from stylelib.nst import stylize_gatys
 
@@ -35,6 +38,15 @@ def test_identical_images_score_ideally(photo, style, meter):
     scores = score_transfer(photo, photo, style, meter)
     assert scores.style_ratio == pytest.approx(1.0)
     assert scores.edge_f1 == pytest.approx(1.0)
+
+
+def test_style_distance_is_the_training_style_loss(photo, meter):
+    painting = resize(procedural_style("woodcut", size=96), tuple(photo.shape[-2:]))  # same size: no resizing inside
+    photo_features, painting_features = meter.features(photo), meter.features(painting)
+    grams = {layer: gram_matrix(painting_features[layer]) for layer in STYLE_LAYERS}
+    targets, layer_weights = relative_style_targets([grams], [1.0])
+    training_loss = style_loss(photo_features, targets, layer_weights).item()
+    assert meter.style_distance(photo, painting) == pytest.approx(training_loss, rel=1e-5)
 
 
 def test_ssim_drops_with_noise_and_is_symmetric(photo):
@@ -77,7 +89,8 @@ def test_edge_f1_is_symmetric_and_drops_when_edges_move(photo):
 def test_style_kid_separates_paintings_from_photos(photo, style, meter):
     other_crops_of_painting = meter.style_kid([style], [style], seed=1)
     photos = meter.style_kid([photo], [style])
-    assert abs(other_crops_of_painting) < 0.1 * photos
+    assert abs(other_crops_of_painting.mean) < 0.1 * photos.mean
+    assert 0 < photos.std < photos.mean  # subsets differ, but not by more than the distance itself
     x, y = torch.randn(6, 4, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64) + 1
     assert kernel_mmd2(x, y) == pytest.approx(kernel_mmd2(y, x))
     assert kernel_mmd2(x, y) > 0
@@ -85,6 +98,22 @@ def test_style_kid_separates_paintings_from_photos(photo, style, meter):
         kernel_mmd2(x[:1], y)
     with pytest.raises(ValueError, match="at least one output"):
         meter.style_kid([], [style])
+
+
+def test_subset_kid_averages_subsets_and_full_subsets_have_no_spread():
+    generator = torch.Generator().manual_seed(0)
+    x = {"a": torch.randn(8, 4, dtype=torch.float64), "b": torch.randn(8, 3, dtype=torch.float64) + 0.5}
+    y = {"a": torch.randn(8, 4, dtype=torch.float64) + 1, "b": torch.randn(8, 3, dtype=torch.float64)}
+    estimate = subset_kid(x, y, subsets=50, generator=generator)
+    assert estimate.std > 0
+    scaled = {
+        layer: (x[layer] / y[layer].pow(2).mean().sqrt(), y[layer] / y[layer].pow(2).mean().sqrt()) for layer in x
+    }
+    full = sum(kernel_mmd2(*pair) for pair in scaled.values()) / 2
+    assert estimate.mean == pytest.approx(full, rel=0.25)  # subsets of 6 of 8 samples scatter around the full MMD
+    two = {"a": x["a"][:2]}
+    whole = subset_kid(two, {"a": y["a"][:2]}, subsets=5, generator=generator)  # 3/4 of 2 rounds up to both rows
+    assert whole.std == pytest.approx(0, abs=1e-12)
 
 
 def test_milliseconds_per_image_warms_up_then_takes_the_median(monkeypatch):
