@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from . import data, distributed, downloads, evaluation, inference, nst, sweep, train
+from . import data, distributed, downloads, evaluation, inference, masks, nst, sweep, train
 from .data import PHOTO_FILES, STYLE_NAMES, resolve_image
 from .features import WeightsUnavailableError
 from .images import ImageError, save_image
@@ -41,6 +41,11 @@ def _add_stylize(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--style-weight", type=float, default=nst.DEFAULT_STYLE_WEIGHT)
     parser.add_argument("--tv-weight", type=float, default=nst.DEFAULT_TV_WEIGHT)
     parser.add_argument("--preserve-color", action="store_true", help="keep the photo's colours (luminance-only)")
+    parser.add_argument(
+        "--mask",
+        help="which style paints where, one region per --style: a greyscale image (two styles: black = first, "
+        "white = second; N styles: style k at grey k/(N-1)), or 'auto' for regions found by colour",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto")
@@ -64,8 +69,10 @@ def run_stylize(args: argparse.Namespace) -> None:
     seed_everything(args.seed)
     runtime = make_runtime(args.device, args.precision)
     started = time.perf_counter()
+    photo = resolve_image(args.content)
+    regions = None if args.mask is None else masks.regions_for(args.mask, photo, len(args.style))
     result = nst.stylize_gatys(
-        resolve_image(args.content),
+        photo,
         [resolve_image(spec) for spec in args.style],
         style_weights=args.style_weights,
         content_weight=args.content_weight,
@@ -77,6 +84,7 @@ def run_stylize(args: argparse.Namespace) -> None:
         max_side=args.size,
         scales=args.scales,
         preserve_color=args.preserve_color,
+        regions=regions,
         runtime=runtime,
         seed=args.seed,
         progress=not args.quiet,
@@ -93,6 +101,8 @@ def run_stylize_checkpoint(args: argparse.Namespace) -> None:
     """Stylise one image or a folder with a trained generator."""
     if args.style:
         raise ValueError("--style and --checkpoint exclude each other: a trained generator already has its style")
+    if args.mask:
+        raise ValueError("--mask needs several --style paintings (Gatys); a single-style generator has no regions")
     runtime = make_runtime(args.device, args.precision)
     generator = inference.load_generator(args.checkpoint, device=runtime.device)
     if args.compile:

@@ -66,6 +66,35 @@ def gram_matrix(features: torch.Tensor, normalize: str = "chw") -> torch.Tensor:
     return gram / divisors[normalize] if normalize in divisors else gram
 
 
+def masked_gram_matrix(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Gram matrices [B,C,C] of the features inside a soft mask [B or 1,1,h,w] (resized to the features).
+
+    Normalised by C * sum(mask^2), so a binary mask gives the "chw" Gram matrix of its region alone.
+    """
+    if mask.shape[-2:] != features.shape[-2:]:
+        mask = F.interpolate(mask.float(), size=tuple(features.shape[-2:]), mode="area")
+    batch, channels = features.shape[:2]
+    weighted = (_full_precision(features) * mask.float()).reshape(batch, channels, -1)
+    energy = mask.float().pow(2).flatten(1).sum(1).clamp_min(1e-12).expand(batch)
+    return _GramProduct.apply(weighted) / (channels * energy).view(-1, 1, 1)
+
+
+def regional_style_loss(
+    features: Mapping[str, torch.Tensor],
+    targets: Sequence[Mapping[str, torch.Tensor]],
+    layer_weights: Sequence[Mapping[str, float]],
+    regions: Sequence[torch.Tensor],
+) -> torch.Tensor:
+    """sum_s a_s sum_l w_sl ||G_l(x; m_s) - A_sl||^2: each style's loss inside its region m_s, by its area share a_s."""
+    total = torch.zeros((), device=next(iter(features.values())).device)
+    for target, weights, region in zip(targets, layer_weights, regions):
+        share = region.float().mean()
+        for layer, gram_target in target.items():
+            gram = masked_gram_matrix(features[layer], region.to(features[layer].device))
+            total = total + share * weights[layer] * gram_distance(gram, gram_target)
+    return total
+
+
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared feature difference: 1/N sum (F(x) - F(y))^2 with N = B*C*H*W."""
     if features.shape != target.shape:

@@ -33,7 +33,15 @@ from .images import (
     size_for_long_side,
     ycbcr_to_rgb,
 )
-from .losses import blend_grams, content_loss, gram_matrix, relative_style_targets, style_loss, total_variation
+from .losses import (
+    blend_grams,
+    content_loss,
+    gram_matrix,
+    regional_style_loss,
+    relative_style_targets,
+    style_loss,
+    total_variation,
+)
 from .runtime import Runtime, make_runtime, module_device
 
 DEFAULT_CONTENT_WEIGHT = 1.0
@@ -62,8 +70,10 @@ class StyleObjective:
         style_layers: Sequence[str] = STYLE_LAYERS,
         style_layer_weights: Mapping[str, float] | None = None,
         content_layer_weights: Mapping[str, float] | None = None,
+        regions: Sequence[torch.Tensor] | None = None,
         runtime: Runtime | None = None,
     ) -> None:
+        _check_regions(regions, styles, style_weights, style_layer_weights)
         missing = [layer for layer in (*content_layers, *style_layers) if layer not in extractor.layers]
         if missing:
             raise ValueError(f"the feature extractor does not compute {missing}; build it with those layers")
@@ -81,7 +91,12 @@ class StyleObjective:
                 style_features = self._features(style)
                 grams.append({layer: gram_matrix(style_features[layer]) for layer in self.style_layers})
         blend = list(style_weights or [1.0] * len(styles))
-        if style_layer_weights is None:
+        self.regions = None if regions is None else [r.float().to(self.runtime.device) for r in regions]
+        if regions is not None:  # each style keeps its own targets, matched inside its region
+            per_style = [relative_style_targets([g], [1.0]) for g in grams]
+            self.region_targets, self.region_layer_weights = [t for t, _ in per_style], [w for _, w in per_style]
+            self.style_targets, style_layer_weights = {}, {}
+        elif style_layer_weights is None:
             self.style_targets, style_layer_weights = relative_style_targets(grams, blend)
         else:
             self.style_targets = blend_grams(grams, blend)
@@ -108,10 +123,27 @@ class StyleObjective:
             weight * content_loss(features[layer], self.content_targets[layer])
             for layer, weight in self.content_layer_weights.items()
         )
-        style = style_loss(features, self.style_targets, self.style_layer_weights)
+        if self.regions is None:
+            style = style_loss(features, self.style_targets, self.style_layer_weights)
+        else:
+            style = regional_style_loss(features, self.region_targets, self.region_layer_weights, self.regions)
         tv = total_variation(image)
         total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
         return {"content": content, "style": style, "tv": tv, "total": total}
+
+
+def _check_regions(
+    regions: Sequence[torch.Tensor] | None,
+    styles: Sequence[torch.Tensor],
+    style_weights: Sequence[float] | None,
+    style_layer_weights: Mapping[str, float] | None,
+) -> None:
+    if regions is None:
+        return
+    if len(regions) != len(styles):
+        raise ValueError(f"got {len(regions)} region maps for {len(styles)} styles: give one per style")
+    if style_weights is not None or style_layer_weights is not None:
+        raise ValueError("with regions each style paints its own part: drop style_weights and style_layer_weights")
 
 
 @dataclass
@@ -192,6 +224,7 @@ def stylize_gatys(
     max_side: int = DEFAULT_MAX_SIDE,
     scales: Sequence[int] | None = None,
     preserve_color: bool = False,
+    regions: Sequence[torch.Tensor] | None = None,
     extractor: VGG19Features | None = None,
     runtime: Runtime | None = None,
     seed: int = 0,
@@ -204,6 +237,8 @@ def stylize_gatys(
     `scales` lists long-side sizes for coarse-to-fine optimisation (ending at max_side);
     `steps` is the step count at every scale, or one count per scale. `preserve_color`
     transfers style to the luminance only and keeps the photo's chroma (Gatys et al. 2017).
+    `regions` (one soft map per style, see stylelib.masks) paints each style in its own part of
+    the photo, matching Gram matrices inside each region (spatial control, Gatys et al. 2017).
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}: use 'lbfgs' or 'adam'")
@@ -242,6 +277,7 @@ def stylize_gatys(
             content_weight=content_weight,
             style_weight=style_weight,
             tv_weight=tv_weight,
+            regions=None if regions is None else [resize(r, size) for r in regions],
             runtime=runtime,
             **objective_options,
         )
