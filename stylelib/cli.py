@@ -109,12 +109,14 @@ def run_stylize_checkpoint(args: argparse.Namespace) -> None:
         generator = inference.compile_generator(generator, runtime)
     started = time.perf_counter()
     if Path(args.content).is_dir():
-        outputs = inference.stylize_folder(generator, args.content, args.out, args.size, args.overwrite, runtime)
+        outputs = inference.stylize_folder(
+            generator, args.content, args.out, args.size, args.overwrite, runtime, args.preserve_color
+        )
         print(f"saved {len(outputs)} images to {args.out} ({runtime})")
     else:
         if args.out.exists() and not args.overwrite:
             raise FileExistsError(f"'{args.out}' already exists; pass --overwrite or choose another --out")
-        image = inference.stylize_image(generator, resolve_image(args.content), args.size, runtime)
+        image = inference.stylize_image(generator, resolve_image(args.content), args.size, runtime, args.preserve_color)
         save_image(image, args.out, overwrite=args.overwrite)
         print(f"saved {args.out} ({image.shape[-1]}x{image.shape[-2]}, {runtime})")
     print(f"wall time: {time.perf_counter() - started:.2f} s")

@@ -219,3 +219,9 @@ def ycbcr_to_rgb(image: torch.Tensor) -> torch.Tensor:
 def luminance(image: torch.Tensor) -> torch.Tensor:
     """BT.601 luma [B,1,H,W] of RGB images in [0, 1]."""
     return rgb_to_ycbcr(image)[:, :1]
+
+
+def with_chroma(luma: torch.Tensor, colour_source: torch.Tensor) -> torch.Tensor:
+    """RGB [B,3,H,W] with luminance `luma` [B,1,H,W] and the chroma (Cb, Cr) of `colour_source`, resized to fit."""
+    chroma = resize(rgb_to_ycbcr(colour_source)[:, 1:], tuple(luma.shape[-2:]), clamp=False)
+    return ycbcr_to_rgb(torch.cat([luma, chroma], 1)).clamp(0.0, 1.0)

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from .datasets import find_images
-from .images import ImageSource, load_image, save_image
+from .images import ImageSource, load_image, luminance, save_image, with_chroma
 from .models import Generator
 from .runtime import Runtime, choose_precision, evaluation_mode, make_runtime, module_device
 from .storage import CHECKPOINT, load_checkpoint
@@ -53,9 +53,15 @@ def compile_generator(generator: Generator, runtime: Runtime | None = None) -> t
 
 
 def stylize_image(
-    generator: torch.nn.Module, image: ImageSource, max_side: int | None = None, runtime: Runtime | None = None
+    generator: torch.nn.Module,
+    image: ImageSource,
+    max_side: int | None = None,
+    runtime: Runtime | None = None,
+    preserve_color: bool = False,
 ) -> torch.Tensor:
     """Stylise one image (any size; `max_side` resizes the long side first) in one forward pass.
+
+    `preserve_color` keeps the output's luminance and the photo's colours (chroma).
 
     Runs where the generator's weights are (stylelib never moves a module it is handed; move it
     with `generator.to(device)`), in eval mode for the pass; `runtime` sets the autocast precision.
@@ -69,7 +75,8 @@ def stylize_image(
         )
     photo = load_image(image, max_side=max_side).to(device, memory_format=torch.channels_last)
     with torch.no_grad(), runtime.autocast(), evaluation_mode(generator):
-        return generator(photo).float().cpu().clamp(0.0, 1.0)
+        output = generator(photo).float().cpu().clamp(0.0, 1.0)
+    return with_chroma(luminance(output), photo.float().cpu()) if preserve_color else output
 
 
 def stylize_folder(
@@ -79,6 +86,7 @@ def stylize_folder(
     max_side: int | None = None,
     overwrite: bool = False,
     runtime: Runtime | None = None,
+    preserve_color: bool = False,
 ) -> list[Path]:
     """Stylise every image under `source` into `destination`, keeping relative paths (as .png)."""
     source, destination = Path(source), Path(destination)
@@ -88,7 +96,7 @@ def stylize_folder(
     if clashes and not overwrite:
         raise FileExistsError(f"{len(clashes)} outputs already exist (e.g. '{clashes[0]}'); pass --overwrite")
     for path, target in zip(files, targets):
-        save_image(stylize_image(generator, path, max_side, runtime), target, overwrite=overwrite)
+        save_image(stylize_image(generator, path, max_side, runtime, preserve_color), target, overwrite=overwrite)
     return targets
 
 

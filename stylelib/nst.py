@@ -29,9 +29,8 @@ from .images import (
     luminance,
     resize,
     resize_to_area,
-    rgb_to_ycbcr,
     size_for_long_side,
-    ycbcr_to_rgb,
+    with_chroma,
 )
 from .losses import (
     blend_grams,
@@ -254,10 +253,9 @@ def stylize_gatys(
         raise ValueError(f"the extractor is on {module_device(extractor)}, the runtime on {runtime.device}: move one")
     photo = load_image(content)
     style_images = [load_image(style) for style in style_list]
-    chroma = None
+    photo_in_colour = photo
     if preserve_color:
-        photo_ycbcr = rgb_to_ycbcr(photo)
-        chroma, photo_gray = photo_ycbcr[:, 1:], photo_ycbcr[:, :1]
+        photo_gray = luminance(photo)
         style_images = [_match_luminance(luminance(s), photo_gray).expand(-1, 3, -1, -1) for s in style_images]
         photo = photo_gray.expand(-1, 3, -1, -1)
 
@@ -302,8 +300,6 @@ def stylize_gatys(
         image = image.detach()
     bar.close()
     output = image.detach().float().cpu().contiguous()
-    if chroma is not None:
-        output = ycbcr_to_rgb(
-            torch.cat([output.mean(1, keepdim=True), resize(chroma, output.shape[-2:], clamp=False)], 1)
-        )
+    if preserve_color:  # the optimised image is grey (three equal channels): it is the luminance
+        output = with_chroma(output.mean(1, keepdim=True), photo_in_colour)
     return GatysResult(image=output.clamp(0.0, 1.0), history=history, runtime=str(runtime))

@@ -1,9 +1,10 @@
-"""Library calls never move a module they are handed, nor leave its mode switched."""
+"""Using generators: library calls never move a module they are handed nor leave its mode switched; colours kept."""
 
 import pytest
 import torch
 
 from stylelib.features import VGG19Features
+from stylelib.images import luminance, rgb_to_ycbcr
 from stylelib.inference import compile_generator, export_generator, stylize_image
 from stylelib.models import Generator
 from stylelib.nst import stylize_gatys
@@ -48,3 +49,16 @@ def test_gatys_uses_a_given_extractor_where_it_is():
         photo, style, steps=1, max_side=32, extractor=extractor, runtime=make_runtime("cpu", "fp32"), progress=False
     )
     assert _unchanged(extractor, before)
+
+
+def test_preserve_color_keeps_the_outputs_luminance_and_the_photos_colours(photo):
+    generator = Generator(width=4, blocks=1)
+    torch.manual_seed(0)
+    plain = stylize_image(generator, photo)
+    kept = stylize_image(generator, photo, preserve_color=True)
+    inside = (plain > 0.05).all(1, keepdim=True) & (plain < 0.95).all(1, keepdim=True)  # away from clipping
+    assert torch.allclose(luminance(kept)[inside], luminance(plain)[inside], atol=2e-3)
+    photo_chroma, kept_chroma = rgb_to_ycbcr(photo)[:, 1:], rgb_to_ycbcr(kept)[:, 1:]
+    assert (kept_chroma - photo_chroma).abs()[inside.expand(-1, 2, -1, -1)].max() < 0.02
+    plain_chroma = rgb_to_ycbcr(plain)[:, 1:]
+    assert (plain_chroma - photo_chroma).abs()[inside.expand(-1, 2, -1, -1)].max() > 0.05  # it did recolour
