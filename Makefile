@@ -35,8 +35,9 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
+# Each notebook runs once, at smoke size, under nbval; smoke_metrics.py then checks the numbers each run wrote.
 notebooks: $(STAMP)
-	STYLELIB_SMOKE=1 $(BIN)/python -m pytest -q --nbval-lax -p no:cacheprovider notebooks
+	STYLELIB_SMOKE=1 $(BIN)/python -m pytest -q --nbval-lax -p no:cacheprovider notebooks tests/smoke_metrics.py
 
 test: lint unit notebooks
 

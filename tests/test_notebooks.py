@@ -1,6 +1,10 @@
-"""Run every notebook with papermill at smoke settings and check the numbers it reports."""
+"""What the committed notebooks hold: one parameters cell, executed outputs, no debris; papermill can parameterise each.
+
+The notebooks themselves run once per test run, under nbval (`make notebooks`), followed by smoke_metrics.py.
+"""
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -8,11 +12,6 @@ import papermill
 import pytest
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-
-
-@pytest.fixture(autouse=True)
-def smoke(monkeypatch):
-    monkeypatch.setenv("STYLELIB_SMOKE", "1")
 
 
 def test_notebooks_are_committed_with_outputs_and_one_parameters_cell():
@@ -27,66 +26,68 @@ def test_notebooks_are_committed_with_outputs_and_one_parameters_cell():
         assert not any(o.get("output_type") == "error" for c in code for o in c.outputs), f"{path.name}: has errors"
 
 
-@pytest.mark.notebook
+# What a reader must never see in a committed output: a widget's text stand-in (papermill saves no widget
+# state), a progress bar frozen at its first frame, a warning, or a path of the machine that ran it.
+DEBRIS = {
+    "a progress bar": re.compile(r"\d+%\|[^|\n]*\|"),
+    "a widget's text repr": re.compile(r"\b(interactive|VBox|HBox)\((children=|\()"),
+    "a machine path": re.compile(r"(/home/|/root/|/tmp/|/work/|site-packages|/Users/|[A-Z]:\\\\Users)"),
+    "a warning": re.compile(r"\w+Warning\b|WARNING \|"),
+}
+# Committed before these rules; their canonical re-runs with clean outputs are pending.
+RERUN_PENDING = {"02_vgg_feature_maps", "05_adversarial_training", "06_evaluation", "07_hyperparameter_sweeps"}
+PENDING = pytest.mark.xfail(strict=True, reason="its canonical re-run is pending")
+
+
+def debris_in(notebook: nbformat.NotebookNode) -> list[str]:
+    """Every piece of debris in a notebook's outputs, as 'cell N: what'."""
+    found = []
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            texts = [output.get("text", "")] + [v for k, v in output.get("data", {}).items() if k.startswith("text/")]
+            if output.get("name") == "stderr":
+                found.append(f"cell {index}: output on stderr")
+            if "application/vnd.jupyter.widget-view+json" in output.get("data", {}):
+                found.append(f"cell {index}: a widget view (saved without its state)")
+            for what, pattern in DEBRIS.items():
+                found += [f"cell {index}: {what}" for text in texts if pattern.search(text)]
+    return found
+
+
+def test_debris_rules_catch_each_kind():
+    outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text="x.py:1: FutureWarning: old"),
+        nbformat.v4.new_output("display_data", data={"text/plain": "train:   0%|          | 0/240 [00:00<?, ?it/s]"}),
+        nbformat.v4.new_output("display_data", data={"text/plain": "interactive(children=(Dropdown("}),
+        nbformat.v4.new_output("stream", name="stdout", text="saved to /home/ada/.cache/x.pth"),
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=outputs)])
+    kinds = {entry.split(": ", 1)[1] for entry in debris_in(notebook)}
+    assert kinds == {"output on stderr", "a warning", "a progress bar", "a widget's text repr", "a machine path"}
+    clean = nbformat.v4.new_output("stream", name="stdout", text="style ratio 0.31 (100% of the steps)")
+    assert debris_in(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[clean])])) == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param(p, marks=PENDING) if p.stem in RERUN_PENDING else p for p in NOTEBOOKS],
+    ids=lambda p: p.stem,
+)
+def test_committed_outputs_are_free_of_debris(path):
+    found = debris_in(nbformat.read(path, as_version=4))
+    assert not found, f"{path.name}: " + "; ".join(found)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_with_papermill_parameters(path, tmp_path):
-    output_dir = tmp_path / "outputs"
-    papermill.execute_notebook(
-        str(path),
-        str(tmp_path / path.name),
-        parameters={"OUTPUT_DIR": str(output_dir), "SEED": 1},
-        cwd=str(path.parent),
-        kernel_name="python3",
-        progress_bar=False,
+def test_papermill_injects_parameters_after_the_parameters_cell(path, tmp_path):
+    prepared = papermill.execute_notebook(
+        str(path), str(tmp_path / path.name), parameters={"OUTPUT_DIR": "elsewhere", "SEED": 7}, prepare_only=True
     )
-    metrics = json.loads((output_dir / "metrics.json").read_text())
-    assert metrics, "metrics.json is empty"
-    assert any(p.suffix == ".png" for p in output_dir.iterdir()), "the notebook saved no figure"
-    CHECKS.get(path.stem[:2], lambda m: None)(metrics)
-
-
-def _check_01(metrics):
-    assert metrics["toy_content_loss"] == pytest.approx(1.125)
-    assert metrics["toy_style_loss"] == pytest.approx(75 / 64)
-    assert metrics["gram_change_shuffled_positions"] < 1e-5 < metrics["gram_change_shuffled_channels"]
-
-
-def _check_02(metrics):
-    assert list(metrics["reconstruction_ssim"]) == ["conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2"]
-    assert "caffe (pretrained)" in metrics["weights_style_distance"]
-
-
-def _check_03(metrics):
-    assert 0.0 < metrics["main"]["ssim"] <= 1.0 and metrics["main"]["style_ratio"] > 0
-    assert len(metrics["weight_grid"]) == 9
-
-
-def _check_04(metrics):
-    assert metrics["receptive_field_computed"] == [70, 141]
-    assert metrics["parameters"]["generator (lite)"] < metrics["parameters"]["generator (default)"]
-    assert metrics["checkerboard_score"]["transposed"] > metrics["checkerboard_score"]["upsample + conv"]
-
-
-def _check_05(metrics):
-    assert set(metrics["scores"]) == {"content + style", "content + adversarial", "full"}
-    assert metrics["export_max_difference"] < 1e-4 and metrics["images_per_second"] > 0
-
-
-def _check_06(metrics):
-    methods = set(metrics["summary"])
-    assert {"content + style", "content + adversarial", "full"} < methods and any(
-        m.startswith("Gatys") for m in methods
-    )
-    assert all(0.0 <= s["edge_f1"] <= 1.0 and s["style_kid"] == s["style_kid"] for s in metrics["summary"].values())
-    preference = metrics["preference"]
-    assert preference["simulated"] and preference["votes"] == 6 * 2 * 20  # 4 methods: 6 pairs, 2 photos
-    assert abs(sum(preference["bradley_terry"].values())) < 1e-6
-
-
-def _check_07(metrics):
-    assert "baseline" in metrics["sweep"] and len(metrics["sweep"]) == 9
-    assert set(metrics["papermill"]) == {"swirls", "woodcut"}
-    assert all(isinstance(f["diagnoses"], list) for f in metrics["failures"].values())
+    tags = [cell.metadata.get("tags", []) for cell in prepared.cells]
+    injected = tags.index(["injected-parameters"])
+    assert "parameters" in tags[injected - 1]
+    source = prepared.cells[injected].source
+    assert 'OUTPUT_DIR = "elsewhere"' in source and "SEED = 7" in source
 
 
 def test_the_canonical_failure_runs_are_diagnosed_as_intended():
@@ -104,14 +105,3 @@ def test_the_canonical_failure_runs_are_diagnosed_as_intended():
     assert set(failures) == {"discriminator wins", "mode collapse", "colour shift"}
     for intended, result in failures.items():
         assert intended in result["diagnoses"], f"the {intended!r} run was diagnosed as {result['diagnoses']}"
-
-
-CHECKS = {
-    "01": _check_01,
-    "02": _check_02,
-    "03": _check_03,
-    "04": _check_04,
-    "05": _check_05,
-    "06": _check_06,
-    "07": _check_07,
-}

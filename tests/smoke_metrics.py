@@ -1,0 +1,83 @@
+"""The numbers each notebook's smoke run reports, checked after nbval has run them (`make notebooks`).
+
+Not collected by `pytest tests`: the notebooks run once per test run, under nbval, and this module
+reads the metrics.json each run wrote to its default OUTPUT_DIR (notebooks/outputs/<name>/).
+"""
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+COLLECTED_AT = time.time()  # collection precedes every test, so nbval's runs come after this
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_smoke_run_reported_sensible_numbers(path):
+    output_dir = path.parent / "outputs" / path.stem
+    metrics_file = output_dir / "metrics.json"
+    assert metrics_file.exists() and metrics_file.stat().st_mtime >= COLLECTED_AT, (
+        f"{path.name} wrote no metrics.json in this session: run `make notebooks` (nbval, then these checks)"
+    )
+    metrics = json.loads(metrics_file.read_text())
+    assert metrics, "metrics.json is empty"
+    figures = [p for p in output_dir.iterdir() if p.suffix == ".png" and p.stat().st_mtime >= COLLECTED_AT]
+    assert figures, f"{path.name} saved no figure"
+    CHECKS.get(path.stem[:2], lambda m: None)(metrics)
+
+
+def _check_01(metrics):
+    assert metrics["toy_content_loss"] == pytest.approx(1.125)
+    assert metrics["toy_style_loss"] == pytest.approx(75 / 64)
+    assert metrics["gram_change_shuffled_positions"] < 1e-5 < metrics["gram_change_shuffled_channels"]
+
+
+def _check_02(metrics):
+    assert list(metrics["reconstruction_ssim"]) == ["conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2"]
+    assert "caffe (pretrained)" in metrics["weights_style_distance"]
+
+
+def _check_03(metrics):
+    assert 0.0 < metrics["main"]["ssim"] <= 1.0 and metrics["main"]["style_ratio"] > 0
+    assert len(metrics["weight_grid"]) == 9
+
+
+def _check_04(metrics):
+    assert metrics["receptive_field_computed"] == [70, 141]
+    assert metrics["parameters"]["generator (lite)"] < metrics["parameters"]["generator (default)"]
+    assert metrics["checkerboard_score"]["transposed"] > metrics["checkerboard_score"]["upsample + conv"]
+
+
+def _check_05(metrics):
+    assert set(metrics["scores"]) == {"content + style", "content + adversarial", "full"}
+    assert metrics["export_max_difference"] < 1e-4 and metrics["images_per_second"] > 0
+
+
+def _check_06(metrics):
+    methods = set(metrics["summary"])
+    assert {"content + style", "content + adversarial", "full"} < methods and any(
+        m.startswith("Gatys") for m in methods
+    )
+    assert all(0.0 <= s["edge_f1"] <= 1.0 and s["style_kid"] == s["style_kid"] for s in metrics["summary"].values())
+    preference = metrics["preference"]
+    assert preference["simulated"] and preference["votes"] == 6 * 2 * 20  # 4 methods: 6 pairs, 2 photos
+    assert abs(sum(preference["bradley_terry"].values())) < 1e-6
+
+
+def _check_07(metrics):
+    assert "baseline" in metrics["sweep"] and len(metrics["sweep"]) == 9
+    assert set(metrics["papermill"]) == {"swirls", "woodcut"}
+    assert all(isinstance(f["diagnoses"], list) for f in metrics["failures"].values())
+
+
+CHECKS = {
+    "01": _check_01,
+    "02": _check_02,
+    "03": _check_03,
+    "04": _check_04,
+    "05": _check_05,
+    "06": _check_06,
+    "07": _check_07,
+}
