@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from . import data, distributed, downloads, evaluation, inference, masks, nst, sweep, train
+from . import data, distributed, downloads, evaluation, inference, masks, nst, sweep, train, video
 from .data import PHOTO_FILES, STYLE_NAMES, resolve_image
 from .features import WeightsUnavailableError
 from .images import ImageError, save_image
@@ -26,7 +26,9 @@ def _add_stylize(commands: argparse._SubParsersAction) -> None:
         f"Images are file paths, or bundled names: photos {', '.join(PHOTO_FILES)}; "
         f"styles {', '.join(STYLE_NAMES)}.",
     )
-    parser.add_argument("--content", required=True, help="content photo (path, bundled name, or a folder)")
+    parser.add_argument(
+        "--content", required=True, help="content photo (path, bundled name, a folder, or with --checkpoint a video)"
+    )
     parser.add_argument("--style", action="append", help="style image; repeat to blend styles")
     parser.add_argument("--checkpoint", type=Path, help="a training run folder: stylise with its generator")
     parser.add_argument("--style-weights", type=float, nargs="+", help="one blend weight per --style")
@@ -108,7 +110,13 @@ def run_stylize_checkpoint(args: argparse.Namespace) -> None:
     if args.compile:
         generator = inference.compile_generator(generator, runtime)
     started = time.perf_counter()
-    if Path(args.content).is_dir():
+    if video.is_video(args.content):
+        info = video.stylize_video(
+            generator, args.content, args.out, args.size, runtime, args.preserve_color, args.overwrite, not args.quiet
+        )
+        sound = "audio carried over" if info.audio else "the source has no audio track"
+        print(f"saved {args.out} ({info.frames} frames, {info.size[0]}x{info.size[1]} at {info.fps:g} fps; {sound})")
+    elif Path(args.content).is_dir():
         outputs = inference.stylize_folder(
             generator, args.content, args.out, args.size, args.overwrite, runtime, args.preserve_color
         )

@@ -1,0 +1,82 @@
+"""Video through a generator: frames, frame rate, size and audio kept, nothing overwritten, streaming I/O."""
+
+import subprocess
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+
+from stylelib.cli import main
+from stylelib.models import Generator
+from stylelib.train import TrainConfig, Trainer
+from stylelib.video import stylize_video
+
+
+def _clip(path, frames=9, size=(65, 49), fps=12, audio=True):
+    """A short H.264 clip of moving stripes, with a sine tone when audio is asked for."""
+    silent = path.with_name("silent_" + path.name)
+    writer = imageio_ffmpeg.write_frames(
+        str(silent), size, fps=fps, macro_block_size=1, pix_fmt_out="yuv444p", ffmpeg_log_level="error"
+    )  # 4:4:4 allows odd sizes
+    writer.send(None)
+    for index in range(frames):
+        stripes = (np.arange(size[0])[None, :, None] + 3 * index) % 16 < 8
+        writer.send(np.broadcast_to(stripes * 200, (size[1], size[0], 3)).astype(np.uint8).tobytes())
+    writer.close()
+    if not audio:
+        return silent
+    tone = ["-f", "lavfi", "-i", "sine=frequency=440:duration=2"]
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", *tone, "-i", str(silent)]
+    subprocess.run(
+        [*command, "-map", "1:v", "-map", "0:a", "-c:v", "copy", "-c:a", "aac", "-shortest", str(path)], check=True
+    )
+    return path
+
+
+def _meta(path):
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    meta["frames"] = sum(1 for _ in reader)
+    return meta
+
+
+def test_a_clip_keeps_its_frames_rate_and_audio_at_an_even_size(tmp_path):
+    source = _clip(tmp_path / "clip.mp4")
+    info = stylize_video(Generator(width=4, blocks=1), source, tmp_path / "styled.mp4", progress=False)
+    written = _meta(tmp_path / "styled.mp4")
+    assert info.frames == written["frames"] == _meta(source)["frames"]
+    assert written["fps"] == 12 and written["size"] == (64, 48) == info.size  # H.264 needs even sides
+    assert info.audio and written.get("audio_codec") == "aac"
+    silent = stylize_video(
+        Generator(width=4, blocks=1),
+        _clip(tmp_path / "mute.mkv", audio=False),
+        tmp_path / "mute_styled.mp4",
+        max_side=32,
+        progress=False,
+    )
+    assert not silent.audio and silent.size == (32, 24) and "audio_codec" not in _meta(tmp_path / "mute_styled.mp4")
+
+
+def test_video_output_is_never_overwritten_and_must_be_a_video(tmp_path):
+    source = _clip(tmp_path / "clip.mp4", frames=2, audio=False)
+    taken = tmp_path / "taken.mp4"
+    taken.write_bytes(b"mine")
+    with pytest.raises(FileExistsError, match="overwrite"):
+        stylize_video(Generator(width=4, blocks=1), source, taken, progress=False)
+    assert taken.read_bytes() == b"mine"
+    with pytest.raises(ValueError, match="video extension"):
+        stylize_video(Generator(width=4, blocks=1), source, tmp_path / "frames.png", progress=False)
+
+
+def test_stylize_command_takes_a_video_with_a_checkpoint(tmp_path, capsys):
+    run = tmp_path / "run"
+    Trainer(TrainConfig(size=32, steps=1, warmup_steps=1, batch_size=1), run).save_checkpoint()
+    source = _clip(tmp_path / "clip.mp4", frames=3)
+    assert (
+        main(
+            ["stylize", "--checkpoint", str(run), "--content", str(source), "--out", str(tmp_path / "o.mp4"), "--quiet"]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "3 frames" in out and "audio carried over" in out
