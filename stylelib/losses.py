@@ -95,6 +95,34 @@ def regional_style_loss(
     return total
 
 
+def random_warp_grids(
+    batch: int, height: int, width: int, max_shift: float, max_zoom: float, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """Sampling grids [B,H,W,2] for F.grid_sample: per image a random shift of up to max_shift x the side
+    in each direction and a zoom by up to 1 +- max_zoom (drawn from torch's global generator)."""
+    shifts = (torch.rand(batch, 2, device=device) * 2 - 1) * max_shift * 2  # grid coordinates span 2 per side
+    zooms = 1 + (torch.rand(batch, device=device) * 2 - 1) * max_zoom
+    theta = torch.zeros(batch, 2, 3, device=device)
+    theta[:, 0, 0], theta[:, 1, 1], theta[:, :, 2] = zooms, zooms, shifts
+    return F.affine_grid(theta, [batch, 1, height, width], align_corners=False)
+
+
+def warp(images: torch.Tensor, grids: torch.Tensor) -> torch.Tensor:
+    """Resample images [B,C,H,W] along grids from random_warp_grids (bilinear, edges reflected)."""
+    return F.grid_sample(images, grids.to(images.dtype), padding_mode="reflection", align_corners=False)
+
+
+def temporal_consistency_loss(
+    perturbed_output: torch.Tensor, output: torch.Tensor, grids: torch.Tensor
+) -> torch.Tensor:
+    """mean (G(T(x) + n) - T(G(x)))^2: a stable generator commutes with small shifts, zooms and noise.
+
+    The compound regularisation of Wang et al. 2020, which steadies video without video data or
+    optical flow: perturbed_output is G(T(x) + n), output is G(x), T the warp given by `grids`.
+    """
+    return F.mse_loss(_full_precision(perturbed_output), _full_precision(warp(output, grids)))
+
+
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared feature difference: 1/N sum (F(x) - F(y))^2 with N = B*C*H*W."""
     if features.shape != target.shape:

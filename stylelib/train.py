@@ -40,10 +40,13 @@ from .losses import (
     generator_adversarial_loss,
     gram_matrix,
     r1_penalty,
+    random_warp_grids,
     relative_squared_error,
     relative_style_targets,
     style_loss,
+    temporal_consistency_loss,
     total_variation,
+    warp,
 )
 from .models import GENERATOR_CONFIGS, Discriminator, Generator
 from .runtime import Runtime, evaluation_mode, make_runtime, seed_everything
@@ -59,6 +62,9 @@ from .storage import (
 )
 
 LR_SCHEDULES = ("constant", "cosine")
+# The temporal term's perturbation T(x) + n: shifts and zooms up to 2% of the crop, noise of std 0.02,
+# about what separates two neighbouring video frames.
+TEMPORAL_SHIFT, TEMPORAL_ZOOM, TEMPORAL_NOISE = 0.02, 0.02, 0.02
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -87,6 +93,7 @@ class TrainConfig:
     adversarial_weight: float = 0.05  # 0 = no discriminator (Johnson et al.)
     style_strength: float = 1.0  # scales the style and adversarial weights together: <1 more photo, >1 more painting
     tv_weight: float = 0.0
+    temporal_weight: float = 0.0  # video stability: G(T(x) + noise) ~ T(G(x)) for small random shifts and zooms
     adversarial_loss: str = "lsgan"  # "lsgan", "hinge" or "nonsaturating"
     r1_weight: float = 0.0  # R1 gradient penalty on real images
     d_width: int = 32
@@ -120,7 +127,8 @@ class TrainConfig:
             (self.lr_generator > 0 and self.lr_discriminator > 0, "learning rates must be positive"),
             (self.lr_schedule in LR_SCHEDULES, f"lr_schedule: use one of {', '.join(LR_SCHEDULES)}"),
             (0 <= self.lr_final_fraction <= 1, "lr_final_fraction: must be in [0, 1]"),
-            (min(self.content_weight, self.style_weight, self.adversarial_weight, self.tv_weight) >= 0, "weights >= 0"),
+            (min(self.content_weight, self.style_weight, self.adversarial_weight) >= 0, "weights must be >= 0"),
+            (min(self.tv_weight, self.temporal_weight) >= 0, "tv_weight and temporal_weight must be >= 0"),
             (self.style_strength >= 0, "style_strength: must be >= 0 (0 keeps the photo, 1 is the recipe)"),
             (0 <= self.ema_decay < 1, "ema_decay: must be in [0, 1)"),
             (self.style_weights is None or len(self.style_weights) == len(self.styles), "style_weights: one per style"),
@@ -372,12 +380,20 @@ class Trainer:
         self._set_learning_rates()
         started = time.perf_counter()
         photos, paintings = self._next_batches()
+        perturbed = None if warmup or self.config.temporal_weight == 0 else self._perturb(photos)
         with self.runtime.autocast():
-            output = self._train_generator(photos)
+            if perturbed is None:
+                output = self._train_generator(photos)
+            else:  # one forward pass for both batches, as DDP requires
+                output, perturbed_output = self._train_generator(torch.cat([photos, perturbed[0]])).chunk(2)
         terms: dict[str, torch.Tensor] = {}
         if self.discriminator is not None and not warmup:
             terms.update(self._discriminator_step(paintings, output.detach()))
         generator_terms = self._generator_losses(photos, output, warmup)
+        if perturbed is not None:
+            temporal = temporal_consistency_loss(perturbed_output, output, perturbed[1])
+            total = generator_terms["total"] + self.config.temporal_weight * temporal
+            generator_terms.update(temporal=temporal, total=total)
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler_g.scale(generator_terms["total"]).backward()
         self.scaler_g.step(self.opt_g)
@@ -387,6 +403,12 @@ class Trainer:
         terms = {key: value.detach() for key, value in {**generator_terms, **terms}.items()}
         self._pending.append((self.step, warmup, time.perf_counter() - started, terms))
         return terms
+
+    def _perturb(self, photos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """T(x) + n for the temporal term: the photos slightly shifted and zoomed, plus noise; and T's grids."""
+        grids = random_warp_grids(len(photos), *photos.shape[-2:], TEMPORAL_SHIFT, TEMPORAL_ZOOM, photos.device)
+        noisy = warp(photos, grids) + TEMPORAL_NOISE * torch.randn_like(photos)
+        return noisy.clamp(0.0, 1.0).contiguous(memory_format=torch.channels_last), grids
 
     def flush_records(self) -> list[dict[str, float]]:
         """Read back the losses of the steps not yet read (averaged over processes), check them, add them to history.

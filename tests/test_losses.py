@@ -12,9 +12,12 @@ from stylelib.losses import (
     gram_distance,
     gram_matrix,
     r1_penalty,
+    random_warp_grids,
     relative_squared_error,
     style_loss,
+    temporal_consistency_loss,
     total_variation,
+    warp,
 )
 
 
@@ -136,3 +139,19 @@ def test_r1_penalty_is_the_squared_input_gradient():
     images = torch.rand(2, 3, 4, 4, requires_grad=True)
     logits = [(images * 3.0).sum(dim=(1, 2, 3), keepdim=True)]  # dD/dx = 3 everywhere
     assert r1_penalty(logits, images).item() == pytest.approx(9.0 * 3 * 4 * 4)
+
+
+def test_warp_grids_shift_like_a_roll_and_an_equivariant_map_has_no_temporal_loss():
+    torch.manual_seed(0)
+    images = torch.rand(2, 3, 16, 20)
+    identity = random_warp_grids(2, 16, 20, max_shift=0.0, max_zoom=0.0)
+    assert torch.allclose(warp(images, identity), images, atol=1e-6)
+    shifted = identity.clone()
+    shifted[..., 0] += 2 * 2 / 20  # two pixels along the width, in grid units (2 per side)
+    assert torch.allclose(warp(images, shifted)[..., 2:-2], torch.roll(images, -2, dims=-1)[..., 2:-2], atol=1e-5)
+    grids = random_warp_grids(2, 16, 20, max_shift=0.1, max_zoom=0.1)
+    assert grids.shape == (2, 16, 20, 2) and not torch.allclose(grids, identity)
+    # identity as the "generator": G(T(x)) = T(G(x)) exactly; a fixed overlay breaks it
+    assert temporal_consistency_loss(warp(images, grids), images, grids).item() == pytest.approx(0.0, abs=1e-12)
+    overlay = torch.linspace(0, 1, 20).expand(2, 3, 16, 20)
+    assert temporal_consistency_loss(warp(images, grids) + overlay, images + overlay, grids).item() > 1e-4

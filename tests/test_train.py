@@ -300,3 +300,13 @@ def test_the_ema_follows_its_formula_with_the_short_run_warm_start(tmp_path):
     for average, ema in zip(expected, trainer.ema.parameters()):
         assert torch.allclose(average, ema, atol=1e-6)
     assert not torch.allclose(expected[0], next(trainer.generator.parameters()))  # it is an average, not a copy
+
+
+def test_the_temporal_term_is_logged_after_warm_up_and_trains(tmp_path):
+    trainer = Trainer(_config(temporal_weight=1.0, steps=4), tmp_path / "run")
+    trainer.train(progress=False)
+    log = _log(tmp_path / "run")
+    assert ["temporal" in r for r in log] == [False, False, True, True]
+    assert all(0 < r["temporal"] < 1 for r in log[2:])
+    with pytest.raises(ValueError, match="temporal_weight"):
+        _config(temporal_weight=-1.0).validate()
