@@ -115,6 +115,28 @@ def colour_shift(image: torch.Tensor, reference: torch.Tensor) -> float:
     return (_colour_statistics(image) - _colour_statistics(reference)).norm().item()
 
 
+def flicker(frames: Sequence[torch.Tensor], grids: Sequence[torch.Tensor]) -> float:
+    """Warping error of a clip [1,3,H,W] x T, given the motion between its frames.
+
+    flicker = 1/(T-1) sum_t  sum_p m_t(p) ||O_{t+1}(p) - O_t(g_t(p))||^2 / (3 sum_p m_t(p))
+
+    where g_t [1,H,W,2] (F.grid_sample coordinates, align_corners=False) says where pixel p of frame
+    t+1 was in frame t, O_t(g_t(p)) is frame t sampled there (bilinear), and m_t(p) = 1 where g_t(p)
+    falls inside frame t (0 where the content entered the view). 0 for a static clip; for
+    known motion (a synthetic pan) the grids are exact, so only the outputs' own changes count.
+    """
+    if len(frames) < 2 or len(grids) != len(frames) - 1:
+        raise ValueError(f"flicker needs T >= 2 frames and T - 1 grids, got {len(frames)} and {len(grids)}")
+    errors = []
+    for previous, current, grid in zip(frames, frames[1:], grids):
+        grid = grid.to(previous.device, previous.dtype)
+        inside = (grid.abs() <= 1).all(-1).unsqueeze(1).to(previous.dtype)
+        warped = F.grid_sample(previous, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        squared = (current - warped).pow(2) * inside
+        errors.append((squared.sum() / (3 * inside.sum().clamp_min(1))).item())
+    return statistics.fmean(errors)
+
+
 def checkerboard_score(image: torch.Tensor) -> float:
     """Share of spectral energy at period-2/period-4 frequencies (see module doc; lower is cleaner)."""
     gray = luminance(image.float().cpu())[0, 0]

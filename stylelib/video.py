@@ -1,4 +1,4 @@
-"""Stylise a video with a trained generator, frame by frame and streaming (memory does not grow with length).
+"""Video: stylise a clip with a trained generator, streaming; make synthetic clips with known motion.
 
 Decoding and encoding go through ffmpeg from the imageio-ffmpeg package. The frame rate is kept and
 the audio track is carried over (copied when the container stays the same, re-encoded to AAC
@@ -15,6 +15,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .images import resize, size_for_long_side
@@ -104,3 +105,30 @@ def stylize_video(
         destination.unlink(missing_ok=True)
         raise ValueError(f"'{source}' holds no video frames")
     return VideoInfo(frames=frames, fps=meta["fps"], size=(out_width, out_height), audio=audio)
+
+
+def pan_and_zoom(
+    photo: torch.Tensor, frames: int = 24, zoom: float = 0.004, noise: float = 0.01, seed: int = 0
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """A clip made from one photo: a slow pan across it while zooming in, with per-frame sensor noise.
+
+    Returns the frames [1,3,H,W] and the exact motion between them: for each pair, the grid that
+    says where each pixel of frame t+1 was in frame t (the form metrics.flicker takes).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    matrices = []
+    for t in range(frames):
+        scale = 0.8 * (1 - zoom) ** t  # each frame shows 80% of the photo's side, then a little less
+        pan = (t / max(1, frames - 1) - 0.5) * (1 - scale) * 0.9  # left to right, never past the edge
+        matrices.append(torch.tensor([[scale, 0.0, pan], [0.0, scale, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64))
+    size = [1, 3, *photo.shape[-2:]]
+
+    def grid(matrix: torch.Tensor) -> torch.Tensor:
+        return F.affine_grid(matrix[:2].float().unsqueeze(0), size, align_corners=False)
+
+    clip = []
+    for matrix in matrices:
+        frame = F.grid_sample(photo.float(), grid(matrix), mode="bilinear", align_corners=False)
+        clip.append((frame + noise * torch.randn(frame.shape, generator=generator)).clamp(0.0, 1.0))
+    motion = [grid(torch.linalg.inv(before) @ after) for before, after in zip(matrices, matrices[1:])]
+    return clip, motion

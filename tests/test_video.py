@@ -1,15 +1,18 @@
-"""Video through a generator: frames, frame rate, size and audio kept, nothing overwritten, streaming I/O."""
+"""Video: a generator on a clip (frames, rate, size and audio kept; nothing overwritten); flicker; synthetic clips."""
 
 import subprocess
 
 import imageio_ffmpeg
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 
 from stylelib.cli import main
+from stylelib.metrics import flicker
 from stylelib.models import Generator
 from stylelib.train import TrainConfig, Trainer
-from stylelib.video import stylize_video
+from stylelib.video import pan_and_zoom, stylize_video
 
 
 def _clip(path, frames=9, size=(65, 49), fps=12, audio=True):
@@ -80,3 +83,29 @@ def test_stylize_command_takes_a_video_with_a_checkpoint(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert "3 frames" in out and "audio carried over" in out
+
+
+def test_flicker_is_zero_for_a_static_clip_and_exact_for_a_known_shift():
+    torch.manual_seed(0)
+    still = torch.rand(1, 3, 12, 16)
+    identity = F.affine_grid(torch.eye(2, 3)[None], [1, 3, 12, 16], align_corners=False)
+    assert flicker([still, still, still], [identity, identity]) == pytest.approx(0.0, abs=1e-12)
+    wide = torch.rand(1, 3, 12, 20)
+    frames = [wide[..., t : t + 16] for t in range(4)]  # the view moves one pixel right per frame
+    shift = identity.clone()
+    shift[..., 0] += 2 / 16  # pixel p of frame t+1 was at p + 1 px in frame t
+    assert flicker(frames, [shift] * 3) == pytest.approx(0.0, abs=1e-10)
+    overlay = torch.rand(1, 3, 12, 16)  # a pattern stuck to the screen: exactly its own shift difference
+    expected = (overlay[..., :-1] - overlay[..., 1:]).pow(2).mean().item()
+    assert flicker([f + overlay for f in frames], [shift] * 3) == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_pan_and_zoom_clip_comes_with_its_exact_motion(photo):
+    clean, motion = pan_and_zoom(photo, frames=6, noise=0.0)
+    noisy, _ = pan_and_zoom(photo, frames=6, noise=0.02)
+    assert len(clean) == 6 and len(motion) == 5 and clean[0].shape == photo.shape
+    assert not torch.allclose(clean[0], clean[-1])  # it moves
+    assert flicker(clean, motion) < 2e-4  # the motion is exact up to bilinear resampling
+    assert 1e-4 < flicker(noisy, motion) < 2 * 0.02**2
+    dimmed = [f * (0.9 if t % 2 else 1.0) for t, f in enumerate(clean)]  # brightness jumping frame to frame
+    assert flicker(dimmed, motion) > 10 * flicker(clean, motion)
