@@ -16,11 +16,14 @@ Callers always pass RGB in [0, 1]; the preprocessing for each source happens ins
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.resources
+import io
 import os
+import sys
 import urllib.error
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
@@ -105,13 +108,38 @@ def _from_torchvision_names(state: dict[str, torch.Tensor]) -> dict[str, torch.T
     return converted
 
 
+class _WithoutDownloadNotice(io.TextIOBase):
+    """A stream that forwards everything to `target` except torch.hub's 'Downloading: "url" to path' line."""
+
+    def __init__(self, target: io.TextIOBase) -> None:
+        self.target = target
+
+    def write(self, text: str) -> int:
+        """Forward text (progress bars included), dropping the line that names a local path."""
+        return len(text) if text.startswith('Downloading: "') else self.target.write(text)
+
+    def flush(self) -> None:
+        """Flush the target stream."""
+        self.target.flush()
+
+
+@contextlib.contextmanager
+def _hub_download_notice_hidden() -> Iterator[None]:
+    with contextlib.redirect_stderr(_WithoutDownloadNotice(sys.stderr)):
+        yield
+
+
 @functools.cache
 def torchvision_state_dict() -> dict[str, torch.Tensor]:
     """torchvision's VGG19 IMAGENET1K_V1 weights (downloaded once into the torch hub cache)."""
     from torchvision.models import VGG19_Weights
 
+    weights = VGG19_Weights.IMAGENET1K_V1
+    if not (Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name).exists():
+        print("downloading torchvision's VGG19 weights (548 MB, once) into torch's hub cache")
     try:
-        state = VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=True, check_hash=True)
+        with _hub_download_notice_hidden():
+            state = weights.get_state_dict(progress=True, check_hash=True)
     except (urllib.error.URLError, OSError, RuntimeError) as error:
         raise WeightsUnavailableError(
             f"could not download torchvision's VGG19 weights ({error}); you seem to be offline: "

@@ -1,4 +1,5 @@
 import importlib.resources
+import sys
 import urllib.error
 
 import pytest
@@ -132,14 +133,20 @@ def test_torchvision_weights_load_from_the_hub_cache(tmp_path, monkeypatch, phot
         features.torchvision_state_dict.cache_clear()
 
 
-def test_torchvision_weights_offline_give_a_clear_error(monkeypatch):
+def test_torchvision_weights_offline_give_a_clear_error_and_print_no_local_path(monkeypatch, tmp_path, capsys):
     from torchvision.models import VGG19_Weights
 
     def offline(*args, **kwargs):
+        sys.stderr.write(f'Downloading: "https://example.org/vgg19.pth" to {tmp_path}/vgg19.pth\n')
+        sys.stderr.write("progress 0%\n")
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(type(VGG19_Weights.IMAGENET1K_V1), "get_state_dict", offline)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     features.torchvision_state_dict.cache_clear()
     with pytest.raises(WeightsUnavailableError, match="offline.*weights='caffe'"):
         VGG19Features("torchvision")
     features.torchvision_state_dict.cache_clear()
+    printed = capsys.readouterr()
+    assert "downloading torchvision's VGG19 weights" in printed.out and "progress 0%" in printed.err
+    assert str(tmp_path) not in printed.out + printed.err  # torch.hub's line naming the local path is dropped
