@@ -45,32 +45,28 @@ def test_diagnose_names_each_failure_from_measurements():
     assert diagnose([], _evaluation(checkerboard=0.05)) == ["checkerboard"]
 
 
-def test_sweep_cli_trains_each_point_once_and_collects_metrics(tmp_path, capsys):
-    args = ["sweep", "--out", str(tmp_path), "--vary", "style_weight=0.5,2", "--style", "woodcut", "--size", "32"]
-    args += ["--steps", "2", "--warmup-steps", "1", "--batch-size", "1", "--eval-size", "48", "--quiet"]
-    assert main(args) == 0
+@pytest.mark.slow
+def test_sweep_cli_trains_each_point_once_collects_metrics_and_parallel_jobs_agree(tmp_path, capsys):
+    grid = ["--vary", "style_weight=0.5,2", "--style", "woodcut", "--size", "32"]
+    grid += ["--steps", "2", "--warmup-steps", "1", "--batch-size", "1", "--eval-size", "48", "--quiet"]
+    one = tmp_path / "one"
+    assert main(["sweep", "--out", str(one), *grid]) == 0
     table = capsys.readouterr().out
     assert "style_weight=0.5" in table and "style_weight=2" in table
-    runs = collect_runs(tmp_path)
+    runs = collect_runs(one)
     assert sorted(runs) == ["style_weight=0.5", "style_weight=2"]
     result = runs["style_weight=2"]
     assert result["config"]["style_weight"] == 2 and set(result["scores"]) == {"chelsea", "grace_hopper"}
     assert 0 <= result["content_retrieval"] <= 1 and isinstance(result["diagnoses"], list)
-    stamp = (tmp_path / "style_weight=2" / "checkpoint.pt").stat().st_mtime_ns
-    assert main(args) == 0  # finished runs are skipped, not retrained
-    assert (tmp_path / "style_weight=2" / "checkpoint.pt").stat().st_mtime_ns == stamp
-    assert json.loads((tmp_path / "style_weight=2" / "metrics.json").read_text()) == result
-    assert main(["sweep", "--out", str(tmp_path), "--vary", "nope=1"]) == 2
+    stamp = (one / "style_weight=2" / "checkpoint.pt").stat().st_mtime_ns
+    assert main(["sweep", "--out", str(one), *grid]) == 0  # finished runs are skipped, not retrained
+    assert (one / "style_weight=2" / "checkpoint.pt").stat().st_mtime_ns == stamp
+    assert json.loads((one / "style_weight=2" / "metrics.json").read_text()) == result
+    assert main(["sweep", "--out", str(one), "--vary", "nope=1"]) == 2
 
-
-@pytest.mark.slow
-def test_parallel_jobs_give_the_sequential_results(tmp_path):
-    args = ["--vary", "style_weight=0.5,2", "--style", "woodcut", "--size", "32", "--steps", "2"]
-    args += ["--warmup-steps", "1", "--batch-size", "1", "--eval-size", "48", "--quiet"]
-    assert main(["sweep", "--out", str(tmp_path / "one"), *args]) == 0
-    assert main(["sweep", "--out", str(tmp_path / "two"), "--jobs", "2", *args]) == 0
-    one, two = collect_runs(tmp_path / "one"), collect_runs(tmp_path / "two")
-    assert sorted(one) == sorted(two)
-    for name in one:
-        for photo, scores in one[name]["scores"].items():
+    assert main(["sweep", "--out", str(tmp_path / "two"), "--jobs", "2", *grid]) == 0
+    two = collect_runs(tmp_path / "two")
+    assert sorted(runs) == sorted(two)
+    for name in runs:
+        for photo, scores in runs[name]["scores"].items():
             assert two[name]["scores"][photo] == pytest.approx(scores, rel=1e-3), (name, photo)
