@@ -125,7 +125,7 @@ class _WithoutDownloadNotice(io.TextIOBase):
 
 @contextlib.contextmanager
 def _hub_download_notice_hidden() -> Iterator[None]:
-    with contextlib.redirect_stderr(_WithoutDownloadNotice(sys.stderr)):
+    with contextlib.redirect_stdout(_WithoutDownloadNotice(sys.stdout)):  # torch.hub writes it to stdout
         yield
 
 
