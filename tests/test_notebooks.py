@@ -35,7 +35,7 @@ DEBRIS = {
     "a warning": re.compile(r"\w+Warning\b|WARNING \|"),
 }
 # Committed before these rules; their canonical re-runs with clean outputs are pending.
-RERUN_PENDING = {"02_vgg_feature_maps", "05_adversarial_training", "06_evaluation", "07_hyperparameter_sweeps"}
+RERUN_PENDING = {"05_adversarial_training", "06_evaluation", "07_hyperparameter_sweeps"}
 PENDING = pytest.mark.xfail(strict=True, reason="its canonical re-run is pending")
 
 
