@@ -58,10 +58,4 @@ def regions_for(spec: ImageSource, photo: torch.Tensor, count: int) -> list[torc
             raise ValueError(f"mask '{spec}' asks for {wanted} regions for {count} styles: use 'auto:{count}'")
         return auto_regions(photo, count)
     mask = load_mask(spec)
-    return style_regions(resize(mask, tuple(photo.shape[-2:]), clamp=True), count)
-
-
-def regions_to_mask(regions: list[torch.Tensor]) -> torch.Tensor:
-    """The greyscale mask that encodes region maps (for display; exact for neighbouring styles)."""
-    levels = torch.linspace(0, 1, len(regions))
-    return sum(level * region for level, region in zip(levels, regions))
+    return style_regions(resize(mask, tuple(photo.shape[-2:])), count)
