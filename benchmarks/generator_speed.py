@@ -178,7 +178,7 @@ def main() -> None:
         key = f"{mode}/{size}"
         latency[key] = min(seconds, latency.get(key, float("inf")))
     training = training_throughput(args.train_steps)
-    fastest = "bf16" if native_bf16 else "fp32"
+    fastest = make_runtime("cpu").precision  # bf16 only where it measured faster than fp32
     peaks = {precision: matmul_peak(DTYPES[precision]) for precision in {fastest, training["precision"]}}
     training["matmul_peak_tflops"] = peaks[training["precision"]] / 1e12
     training["share_of_peak"] = training["achieved_tflops"] / training["matmul_peak_tflops"]

@@ -30,7 +30,7 @@ from stylelib.data import HELD_OUT_PHOTOS, PAINTING_FILES, load_painting, load_p
 from stylelib.images import image_grid, load_image, save_image
 from stylelib.inference import load_generator, stylize_image
 from stylelib.nst import DEFAULT_STYLE_WEIGHT, stylize_gatys
-from stylelib.runtime import cpu_has_bf16_matmul
+from stylelib.runtime import cpu_bf16_speedup, cpu_has_bf16_matmul, make_runtime
 from stylelib.sweep import parse_value, train_and_evaluate
 from stylelib.train import TrainConfig
 
@@ -73,7 +73,8 @@ def machine() -> str:
     """The CPU or GPU the run used, and whether the CPU has native bf16."""
     if torch.cuda.is_available():
         return torch.cuda.get_device_name()
-    return f"{cpu_name()}, {torch.get_num_threads()} threads, native bf16: {'yes' if cpu_has_bf16_matmul() else 'no'}"
+    bf16 = f"bf16 matmul {cpu_bf16_speedup():.2f}x fp32" if cpu_has_bf16_matmul() else "no native bf16"
+    return f"{cpu_name()}, {torch.get_num_threads()} threads, {bf16}, trained in {make_runtime().precision}"
 
 
 def painting_rows(painting: str, result: dict) -> list[dict]:

@@ -3,7 +3,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from stylelib.runtime import choose_device, choose_precision, cpu_has_bf16_matmul, make_runtime, seed_everything
+from stylelib import runtime
+from stylelib.runtime import (
+    CPU_BF16_MIN_SPEEDUP,
+    choose_device,
+    choose_precision,
+    cpu_bf16_speedup,
+    cpu_has_bf16_matmul,
+    make_runtime,
+    matmul_seconds,
+    seed_everything,
+)
 
 
 def _cpu_flags() -> set[str]:
@@ -16,10 +26,23 @@ def test_cpu_precision_follows_the_hardware():
     cpu = torch.device("cpu")
     native = bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})  # what the kernel reports, independently of torch
     assert cpu_has_bf16_matmul() is native
-    expected = torch.bfloat16 if native else None
+    assert (cpu_bf16_speedup() > 0) is native  # measured only where the instructions exist
+    expected = torch.bfloat16 if native and cpu_bf16_speedup() >= CPU_BF16_MIN_SPEEDUP else None
     assert choose_precision(cpu, "auto") is expected
     assert choose_precision(cpu, "fp32") is None
     assert choose_precision(cpu, "bf16") is torch.bfloat16
+
+
+@pytest.mark.parametrize(("speedup", "expected"), [(0.0, None), (0.53, None), (1.2, None), (1.9, torch.bfloat16)])
+def test_cpu_auto_precision_is_bf16_only_where_measured_faster(monkeypatch, speedup, expected):
+    # Native bf16 instructions that run slower than fp32 (seen on a virtual machine without AMX) must not win.
+    monkeypatch.setattr(runtime, "cpu_bf16_speedup", lambda: speedup)
+    assert choose_precision(torch.device("cpu"), "auto") is expected
+
+
+def test_matmul_timing_takes_the_best_repeat():
+    ticks = iter([0.0, 5.0, 10.0, 12.0, 20.0, 23.0])  # three repeats lasting 5, 2 and 3 s
+    assert matmul_seconds(torch.float32, side=8, repeats=3, clock=lambda: next(ticks)) == 2.0
 
 
 def test_bad_names_raise_clear_errors():
