@@ -14,8 +14,8 @@ import torch
 from . import data, distributed, downloads, evaluation, inference, masks, nst, sweep, train, video
 from .data import PHOTO_FILES, STYLE_NAMES, resolve_image
 from .features import WeightsUnavailableError
-from .images import ImageError, save_image
-from .runtime import PRECISIONS, make_runtime, seed_everything
+from .images import ImageError, load_image, save_image
+from .runtime import PRECISIONS, Runtime, make_runtime, seed_everything
 
 
 def _add_stylize(commands: argparse._SubParsersAction) -> None:
@@ -31,7 +31,12 @@ def _add_stylize(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--style", action="append", help="style image; repeat to blend styles")
     parser.add_argument("--checkpoint", type=Path, help="a training run folder: stylise with its generator")
-    parser.add_argument("--style-weights", type=float, nargs="+", help="one blend weight per --style")
+    parser.add_argument(
+        "--style-weights",
+        type=float,
+        nargs="+",
+        help="one blend weight per --style; with a multi-style --checkpoint one per trained style (default: first)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="output image path (.png or .jpg)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it already exists")
     parser.add_argument("--size", type=int, default=nst.DEFAULT_MAX_SIDE, help="long side of the output in px")
@@ -45,8 +50,9 @@ def _add_stylize(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--preserve-color", action="store_true", help="keep the photo's colours (luminance-only)")
     parser.add_argument(
         "--mask",
-        help="which style paints where, one region per --style: a greyscale image (two styles: black = first, "
-        "white = second; N styles: style k at grey k/(N-1)), or 'auto' for regions found by colour",
+        help="which style paints where, one region per --style (or per style of a multi-style --checkpoint): a "
+        "greyscale image (two styles: black = first, white = second; N styles: style k at grey k/(N-1)), or "
+        "'auto' for regions found by colour",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
@@ -100,13 +106,14 @@ def run_stylize(args: argparse.Namespace) -> None:
 
 
 def run_stylize_checkpoint(args: argparse.Namespace) -> None:
-    """Stylise one image or a folder with a trained generator."""
+    """Stylise one image, a folder or a video with a trained generator (one style, a mix, or regions)."""
     if args.style:
         raise ValueError("--style and --checkpoint exclude each other: a trained generator already has its style")
-    if args.mask:
-        raise ValueError("--mask needs several --style paintings (Gatys); a single-style generator has no regions")
     runtime = make_runtime(args.device, args.precision)
     generator = inference.load_generator(args.checkpoint, device=runtime.device)
+    if args.mask:
+        return _stylize_regions(args, generator, runtime)
+    generator = inference.fix_style(generator, args.style_weights)
     if args.compile:
         generator = inference.compile_generator(generator, runtime)
     started = time.perf_counter()
@@ -130,6 +137,21 @@ def run_stylize_checkpoint(args: argparse.Namespace) -> None:
     print(f"wall time: {time.perf_counter() - started:.2f} s")
 
 
+def _stylize_regions(args: argparse.Namespace, generator: torch.nn.Module, runtime: Runtime) -> None:
+    """One photo painted by a multi-style generator, each style in its region of --mask (a per-pixel mix)."""
+    if generator.styles < 2:
+        raise ValueError("--mask with --checkpoint needs a multi-style run (train --multi-style); this one has 1 style")
+    if args.style_weights or video.is_video(args.content) or Path(args.content).is_dir():
+        raise ValueError("--mask paints one photo by regions: give one image and no --style-weights")
+    if args.out.exists() and not args.overwrite:
+        raise FileExistsError(f"'{args.out}' already exists; pass --overwrite or choose another --out")
+    photo = load_image(resolve_image(args.content), max_side=args.size)
+    mix = torch.cat(masks.regions_for(args.mask, photo, generator.styles), dim=1)
+    image = inference.stylize_image(generator, photo, runtime=runtime, preserve_color=args.preserve_color, style=mix)
+    save_image(image, args.out, overwrite=args.overwrite)
+    print(f"saved {args.out} ({image.shape[-1]}x{image.shape[-2]}, {generator.styles} styles by region, {runtime})")
+
+
 def _add_train(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "train",
@@ -143,6 +165,14 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--config", type=Path, help="a config.json to start from")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    parser.add_argument(
+        "--multi-style", action="store_true", help="one network for all the --style paintings instead of one blend"
+    )
+    parser.add_argument(
+        "--extend",
+        type=Path,
+        help="a multi-style run: add the --style paintings to it, training only their norm parameters",
+    )
     options = {
         "content_dir": (str, "folder of training photos (default: the bundled photos)"),
         "generator": (str, "default or lite"),
@@ -181,7 +211,8 @@ def _train(args: argparse.Namespace) -> None:
     if args.resume:
         changed = [f"--{name.replace('_', '-')}" for name in args.config_fields if getattr(args, name) is not None]
         changed = [flag for flag in changed if flag not in ("--steps", "--device")]
-        changed += [flag for flag, given in (("--style", args.style), ("--config", args.config)) if given]
+        given = (("--style", args.style), ("--config", args.config), ("--multi-style", args.multi_style))
+        changed += [flag for flag, value in (*given, ("--extend", args.extend)) if value]
         if changed:
             raise ValueError(
                 f"--resume continues the run with its saved config.json; only --steps and --device may change, "
@@ -189,13 +220,7 @@ def _train(args: argparse.Namespace) -> None:
             )
         trainer = train.Trainer.resume(args.out, steps=args.steps, device=args.device)
     else:
-        config = train.TrainConfig.load(args.config) if args.config else train.TrainConfig()
-        for name in args.config_fields:
-            if getattr(args, name) is not None:
-                setattr(config, name, getattr(args, name))
-        if args.style:
-            config.styles = args.style
-        trainer = train.Trainer(config, args.out)
+        trainer = train.Trainer(_new_config(args), args.out)
     if trainer.runtime.device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # crops have one fixed shape: let cuDNN time its kernels once
     say = print if trainer.process.is_main else (lambda *_: None)
@@ -212,17 +237,38 @@ def _train(args: argparse.Namespace) -> None:
     say(f"wall time: {time.perf_counter() - started:.1f} s; samples in {args.out / 'samples'}")
 
 
+def _new_config(args: argparse.Namespace) -> train.TrainConfig:
+    """A new run's config: --extend's run config, else --config, else the defaults; then the flags given."""
+    if args.extend is not None:
+        if not args.style or args.config or args.multi_style:
+            raise ValueError("--extend RUN adds --style paintings to RUN's styles: give --style, not --config")
+        config = train.TrainConfig.load(args.extend / "config.json")
+        config.styles = [*config.styles, *args.style]
+        config.extend, config.warmup_steps, config.steps = str(args.extend), 0, train.EXTEND_STEPS
+    else:
+        config = train.TrainConfig.load(args.config) if args.config else train.TrainConfig()
+        if args.style:
+            config.styles = args.style
+        config.multi_style = config.multi_style or args.multi_style
+    for name in args.config_fields:
+        if getattr(args, name) is not None:
+            setattr(config, name, getattr(args, name))
+    return config
+
+
 def _add_export(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("export", help="export a trained generator to TorchScript or ONNX")
     parser.add_argument("--checkpoint", required=True, type=Path, help="training run folder")
     parser.add_argument("--out", required=True, type=Path, help="output file (.pt or .onnx)")
     parser.add_argument("--format", choices=inference.EXPORT_FORMATS, default="torchscript")
+    parser.add_argument("--style-weights", type=float, nargs="+", help="multi-style runs: the mix to export")
     parser.set_defaults(run=run_export)
 
 
 def run_export(args: argparse.Namespace) -> None:
     """Run `export`."""
-    path = inference.export_generator(inference.load_generator(args.checkpoint), args.out, args.format)
+    generator = inference.fix_style(inference.load_generator(args.checkpoint), args.style_weights)
+    path = inference.export_generator(generator, args.out, args.format)
     print(f"exported {args.format} generator to {path}")
 
 

@@ -134,6 +134,35 @@ class RandomCrops(Dataset):
         return torch.stack([self[k][0] for k in range(start, start + count)])
 
 
+class StyleCycle(Dataset):
+    """The painting crops of a multi-style run: step s draws its whole batch from style styles[s mod len(styles)].
+
+    Item k of the stream belongs to step k // items_per_step (the global batch, as StepSampler counts)
+    and is item k of that style's RandomCrops, so resuming stays exact.
+    """
+
+    def __init__(self, crops: Sequence[RandomCrops], items_per_step: int, styles: Sequence[int] | None = None) -> None:
+        if not crops or items_per_step < 1:
+            raise ValueError("StyleCycle needs at least one style's crops and a positive batch")
+        self.crops, self.items_per_step = list(crops), items_per_step
+        self.styles = list(range(len(crops)) if styles is None else styles)
+
+    def __len__(self) -> int:
+        return _STREAM_LENGTH
+
+    def style_of(self, k: int) -> int:
+        """The style item k is a crop of."""
+        return self.styles[(k // self.items_per_step) % len(self.styles)]
+
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, list[str]]:
+        """The crop of item k (from its step's style) and the unreadable files skipped to make it."""
+        return self.crops[self.style_of(k)][k]
+
+    def batch(self, start: int, count: int) -> torch.Tensor:
+        """Items start .. start+count-1 as one batch (for figures and tests)."""
+        return torch.stack([self[k][0] for k in range(start, start + count)])
+
+
 def collate_crops(items: list[tuple[torch.Tensor, list[str]]]) -> tuple[torch.Tensor, list[str]]:
     """Stack crops into a batch and gather the unreadable files skipped on the way."""
     return torch.stack([crop for crop, _ in items]), [message for _, skipped in items for message in skipped]

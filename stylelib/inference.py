@@ -40,6 +40,19 @@ def load_generator(source: str | os.PathLike, use_ema: bool = True, device: str 
     return generator.to(device, memory_format=torch.channels_last).eval().requires_grad_(False)
 
 
+def fix_style(generator: Generator, style_weights: list[float] | None) -> Generator:
+    """A multi-style generator's one-style copy painting this mix of its styles (None: the first style),
+    on the same device and in eval mode; a one-style generator is returned as it is when no weights are given."""
+    if generator.styles == 1:
+        if style_weights is not None:
+            raise ValueError("this generator was trained on one style: style weights need a multi-style run")
+        return generator
+    if style_weights is None:
+        style_weights = [1.0] + [0.0] * (generator.styles - 1)
+    fixed = generator.fixed_style(style_weights)
+    return fixed.to(module_device(generator), memory_format=torch.channels_last).eval().requires_grad_(False)
+
+
 def compile_generator(generator: Generator, runtime: Runtime | None = None) -> torch.nn.Module:
     """A compiled copy of the generator on the runtime's device: slow first call per image size, then faster.
 
@@ -58,10 +71,12 @@ def stylize_image(
     max_side: int | None = None,
     runtime: Runtime | None = None,
     preserve_color: bool = False,
+    style: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Stylise one image (any size; `max_side` resizes the long side first) in one forward pass.
 
-    `preserve_color` keeps the output's luminance and the photo's colours (chroma).
+    `preserve_color` keeps the output's luminance and the photo's colours (chroma). `style` (multi-style
+    generators): the style weights for this pass, [S] or per pixel [1,S,H,W] at the image's size.
 
     Runs where the generator's weights are (stylelib never moves a module it is handed; move it
     with `generator.to(device)`), in eval mode for the pass; `runtime` sets the autocast precision.
@@ -74,9 +89,24 @@ def stylize_image(
             f"(generator.to('{runtime.device}')) or load it with load_generator(..., device='{runtime.device}')"
         )
     photo = load_image(image, max_side=max_side).to(device, memory_format=torch.channels_last)
-    with torch.no_grad(), runtime.autocast(), evaluation_mode(generator):
-        output = generator(photo).float().cpu().clamp(0.0, 1.0)
+    previous = None if style is None else generator.set_style(style)
+    try:
+        with torch.no_grad(), runtime.autocast(), evaluation_mode(generator):
+            output = generator(photo).float().cpu().clamp(0.0, 1.0)
+    finally:
+        if previous is not None:
+            generator.set_style(previous)
     return with_chroma(luminance(output), photo.float().cpu()) if preserve_color else output
+
+
+def at_strength(output: torch.Tensor, photo: torch.Tensor, strength: float) -> torch.Tensor:
+    """A live dial between the photo (0) and the stylised output (1): (1 - s) * photo + s * output, per pixel.
+
+    A post-process for exploring; `train --style-strength` changes what the network learns instead.
+    """
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be in [0, 1], got {strength}")
+    return torch.lerp(photo.float().cpu(), output.float().cpu(), strength)
 
 
 def stylize_folder(
@@ -116,8 +146,13 @@ def load_exported(path: str | os.PathLike, device: str | torch.device = "cpu") -
 
 
 def export_generator(generator: Generator, path: str | os.PathLike, fmt: str = "torchscript") -> Path:
-    """Save the generator as TorchScript (.pt) or ONNX (.onnx) with dynamic image size."""
+    """Save a one-style generator as TorchScript (.pt) or ONNX (.onnx) with dynamic image size.
+
+    A multi-style generator is exported at one mix of its styles: pass fix_style(generator, weights).
+    """
     target = Path(path)
+    if generator.styles > 1:
+        raise ValueError("export one mix of a multi-style generator: export_generator(fix_style(generator, weights))")
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
     if target.exists():

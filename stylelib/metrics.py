@@ -46,7 +46,7 @@ from skimage.feature import canny
 
 from .features import CONTENT_LAYERS, STYLE_LAYERS, VGG19Features
 from .images import luminance, resize, resize_to_area, rgb_to_ycbcr
-from .losses import gram_matrix, relative_squared_error
+from .losses import gram_matrix, masked_gram_matrix, relative_squared_error
 from .runtime import module_device
 
 
@@ -164,16 +164,20 @@ class StyleContentMeter:
         return self.extractor(image.float().to(self.device))
 
     @torch.no_grad()
-    def style_distance(self, image: torch.Tensor, style: torch.Tensor, relative: bool = True) -> float:
+    def style_distance(
+        self, image: torch.Tensor, style: torch.Tensor, relative: bool = True, region: torch.Tensor | None = None
+    ) -> float:
         """mean_l ||G_l(x) - G_l(s)||^2 / ||G_l(s)||^2 over the style layers, the training style loss's convention.
 
         relative=False drops the division (plain Gram distances); the style is resized to the image's area.
+        `region` (a soft mask [1,1,H,W]) measures only that part of the image (masked Gram matrices).
         """
         style = resize_to_area(style, image.shape[-2] * image.shape[-1])
         fx, fs = self.features(image), self.features(style)
         total = 0.0
         for layer in STYLE_LAYERS:
-            gx, gs = gram_matrix(fx[layer]), gram_matrix(fs[layer])
+            gs = gram_matrix(fs[layer])
+            gx = gram_matrix(fx[layer]) if region is None else masked_gram_matrix(fx[layer], region.to(self.device))
             total += ((gx - gs).pow(2).sum() / (gs.pow(2).sum() if relative else 1.0)).item()
         return total / len(STYLE_LAYERS)
 

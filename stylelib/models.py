@@ -5,6 +5,9 @@ blocks, two nearest-upsample + 3x3 conv stages (never transposed convs, whose un
 overlap prints a checkerboard) and a 9x9 output conv, with instance norm throughout. The
 "lite" configuration narrows it and makes the residual blocks depthwise-separable. Two decoder
 layers compute exactly that function in a cheaper arrangement: UpsampleConv2d and PhaseConv2d.
+A multi-style generator (styles > 1) shares every convolution between its styles and keeps one
+scale and shift per style in each norm layer (conditional instance norm, Dumoulin et al. 2017);
+mixing the styles' scales and shifts, globally or per pixel, mixes the styles.
 
 Discriminator (after Isola et al. 2017): a stack of 4x4 convs whose output is a map of logits,
 one per overlapping patch of the input, so it judges local texture rather than the whole image.
@@ -57,12 +60,44 @@ def _conv(in_channels: int, out_channels: int, kernel: int, stride: int = 1, gro
     )
 
 
-def _norm_relu(conv: nn.Module, channels: int) -> nn.Sequential:
-    return nn.Sequential(conv, nn.InstanceNorm2d(channels, affine=True), nn.ReLU(inplace=True))
+class ConditionalInstanceNorm2d(nn.Module):
+    """Instance norm with one scale and shift per style (Dumoulin et al. 2017), applied to a mix of styles.
+
+    `mix` holds the style weights (Generator.set_style sets it): [S] (every image), [B,S] (one mix per
+    image) or [B,S,H,W] (one per pixel, resized to the features). The scale and shift are the mix's
+    weighted sums of the styles' rows, so a one-hot mix is a plain affine instance norm with that
+    style's parameters.
+    """
+
+    def __init__(self, channels: int, styles: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(styles, channels))
+        self.bias = nn.Parameter(torch.zeros(styles, channels))
+        self.eps = eps
+        self.mix = F.one_hot(torch.tensor(0), styles).float()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise each channel of each image, then scale and shift by the mix of the styles."""
+        normalised = F.instance_norm(x, eps=self.eps)
+        if self.mix.dim() < 4:
+            mix = self.mix.to(x.device, x.dtype).expand(len(x), -1)
+            scale, shift = (mix @ p.to(x.dtype) for p in (self.weight, self.bias))
+            return normalised * scale[:, :, None, None] + shift[:, :, None, None]
+        mix = F.interpolate(self.mix.to(x.device, x.dtype), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        scale, shift = (torch.einsum("bshw,sc->bchw", mix, p.to(x.dtype)) for p in (self.weight, self.bias))
+        return normalised * scale + shift
 
 
-def _conv_norm_relu(in_channels: int, out_channels: int, kernel: int, stride: int = 1) -> nn.Sequential:
-    return _norm_relu(_conv(in_channels, out_channels, kernel, stride), out_channels)
+def _norm(channels: int, styles: int) -> nn.Module:
+    return nn.InstanceNorm2d(channels, affine=True) if styles == 1 else ConditionalInstanceNorm2d(channels, styles)
+
+
+def _norm_relu(conv: nn.Module, channels: int, styles: int) -> nn.Sequential:
+    return nn.Sequential(conv, _norm(channels, styles), nn.ReLU(inplace=True))
+
+
+def _conv_norm_relu(in_channels: int, out_channels: int, kernel: int, styles: int, stride: int = 1) -> nn.Sequential:
+    return _norm_relu(_conv(in_channels, out_channels, kernel, stride), out_channels, styles)
 
 
 # For output row phase r (even/odd row of the upsampled image), which of the three taps of a 3x3
@@ -133,7 +168,7 @@ class PhaseConv2d(nn.Conv2d):
 class ResidualBlock(nn.Module):
     """x + conv-norm-relu-conv-norm(x); depthwise 3x3 + pointwise 1x1 convs when separable."""
 
-    def __init__(self, channels: int, separable: bool = False) -> None:
+    def __init__(self, channels: int, separable: bool = False, styles: int = 1) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for index in range(2):
@@ -141,7 +176,7 @@ class ResidualBlock(nn.Module):
                 layers += [_conv(channels, channels, 3, groups=channels), nn.Conv2d(channels, channels, 1)]
             else:
                 layers.append(_conv(channels, channels, 3))
-            layers.append(nn.InstanceNorm2d(channels, affine=True))
+            layers.append(_norm(channels, styles))
             if index == 0:
                 layers.append(nn.ReLU(inplace=True))
         self.body = nn.Sequential(*layers)
@@ -152,35 +187,45 @@ class ResidualBlock(nn.Module):
 
 
 class Generator(nn.Module):
-    """Image-to-image network: RGB [B,3,H,W] in [0, 1] in, same size out, any H and W."""
+    """Image-to-image network: RGB [B,3,H,W] in [0, 1] in, same size out, any H and W.
 
-    def __init__(self, width: int = 24, blocks: int = 5, separable: bool = False) -> None:
+    With styles > 1 it paints any of its styles or a mix of them (`style` in forward).
+    """
+
+    def __init__(self, width: int = 24, blocks: int = 5, separable: bool = False, styles: int = 1) -> None:
         super().__init__()
-        if width < 4 or blocks < 0:
-            raise ValueError(f"generator width must be at least 4 and blocks non-negative, got {width}, {blocks}")
-        self.settings = {"width": width, "blocks": blocks, "separable": separable}
+        if width < 4 or blocks < 0 or styles < 1:
+            raise ValueError(
+                f"generator width must be at least 4, blocks non-negative and styles positive, got {width}, "
+                f"{blocks}, {styles}"
+            )
+        self.settings = {"width": width, "blocks": blocks, "separable": separable, "styles": styles}
+        self.styles = styles
         self.encoder = nn.Sequential(
-            _conv_norm_relu(3, width, 9),
-            _conv_norm_relu(width, 2 * width, 3, stride=2),
-            _conv_norm_relu(2 * width, 4 * width, 3, stride=2),
+            _conv_norm_relu(3, width, 9, styles),
+            _conv_norm_relu(width, 2 * width, 3, styles, stride=2),
+            _conv_norm_relu(2 * width, 4 * width, 3, styles, stride=2),
         )
-        self.residuals = nn.Sequential(*(ResidualBlock(4 * width, separable) for _ in range(blocks)))
+        self.residuals = nn.Sequential(*(ResidualBlock(4 * width, separable, styles) for _ in range(blocks)))
         self.decoder = nn.Sequential(
-            _norm_relu(UpsampleConv2d(4 * width, 2 * width), 2 * width),
-            _norm_relu(UpsampleConv2d(2 * width, width), width),
+            _norm_relu(UpsampleConv2d(4 * width, 2 * width), 2 * width, styles),
+            _norm_relu(UpsampleConv2d(2 * width, width), width, styles),
             nn.Sequential(ReflectionPad(4), PhaseConv2d(width, 3, 9)),
         )
         self.register_load_state_dict_pre_hook(_rename_legacy_decoder_keys)
 
     @classmethod
-    def from_name(cls, name: str) -> Generator:
+    def from_name(cls, name: str, styles: int = 1) -> Generator:
         """A generator in a named configuration: 'default' or 'lite'."""
         if name not in GENERATOR_CONFIGS:
             raise ValueError(f"unknown generator {name!r}: use one of {', '.join(GENERATOR_CONFIGS)}")
-        return cls(**GENERATOR_CONFIGS[name])
+        return cls(**GENERATOR_CONFIGS[name], styles=styles)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """Stylise; pads H and W up to a multiple of 4 (reflection) and crops back."""
+        """Stylise; pads H and W up to a multiple of 4 (reflection) and crops back.
+
+        A multi-style generator paints the mix of styles last given to set_style (the first style until then).
+        """
         if image.dim() != 4 or image.shape[1] != 3:
             raise ValueError("expected RGB images [B,3,H,W], got shape " + str(list(image.shape)))
         height, width = image.shape[2], image.shape[3]
@@ -188,6 +233,36 @@ class Generator(nn.Module):
         x = F.pad(image, [0, pad_w, 0, pad_h], mode="reflect") if pad_h > 0 or pad_w > 0 else image
         x = self.decoder(self.residuals(self.encoder(x)))
         return torch.sigmoid(x[..., :height, :width])
+
+    def set_style(self, style: torch.Tensor | list[float] | None) -> torch.Tensor:
+        """Choose what a multi-style generator paints from now on; returns the previous mix (to restore it).
+
+        `style`: the weights of the styles (normalised to sum to 1), [S] for every image, [B,S] per
+        image or [B,S,H,W] per pixel of the image; None = the first style alone.
+        """
+        norms = [m for m in self.modules() if isinstance(m, ConditionalInstanceNorm2d)]
+        if not norms:
+            raise ValueError("this generator paints one style: it takes no style weights")
+        previous = norms[0].mix
+        mix = style_mix(style, self.styles)
+        for norm in norms:
+            norm.mix = mix
+        return previous
+
+    def fixed_style(self, style: torch.Tensor | list[float]) -> Generator:
+        """A one-style copy painting this global mix of styles: the same outputs as forward(image, style)."""
+        if self.styles == 1:
+            raise ValueError("this generator already paints one style")
+        mix = style_mix(torch.as_tensor(style, dtype=torch.float32), self.styles)
+        if mix.dim() != 1:
+            raise ValueError("fixed_style takes one weight per style, [S]")
+        single = Generator(**{**self.settings, "styles": 1}).to(next(self.parameters()).device)
+        state = {}
+        for key, value in self.state_dict().items():
+            module = self.get_submodule(key.rsplit(".", 1)[0])
+            state[key] = mix.to(value) @ value if isinstance(module, ConditionalInstanceNorm2d) else value
+        single.load_state_dict(state)
+        return single.train(self.training)
 
 
 # Checkpoints saved before the decoder's upsampling moved into UpsampleConv2d: old -> new prefix.
@@ -198,6 +273,28 @@ _LEGACY_DECODER_KEYS = {
     "decoder.3.1.": "decoder.1.1.",
     "decoder.4.1.": "decoder.2.1.",
 }
+
+
+def style_mix(style: torch.Tensor | None, styles: int) -> torch.Tensor:
+    """Style weights checked and normalised to sum to 1 over the style axis: [S], [B,S] or [B,S,H,W].
+
+    None means the first style alone.
+    """
+    if style is None:
+        return F.one_hot(torch.tensor(0), styles).float()
+    style = torch.as_tensor(style, dtype=torch.float32)
+    axis = 0 if style.dim() == 1 else 1
+    if style.dim() not in (1, 2, 4) or style.shape[axis] != styles:
+        raise ValueError(
+            f"style weights need {styles} values (one per trained style) as [S], [B,S] or [B,S,H,W], "
+            f"got shape {list(style.shape)}"
+        )
+    if not torch.isfinite(style).all() or (style < 0).any():
+        raise ValueError("style weights must be finite and non-negative")
+    total = style.sum(axis, keepdim=True)
+    if (total <= 0).any():
+        raise ValueError("style weights must not all be zero (at any pixel)")
+    return style / total
 
 
 def _rename_legacy_decoder_keys(module: nn.Module, state_dict: dict, prefix: str, *args: object) -> None:
@@ -214,9 +311,9 @@ def _rename_legacy_decoder_keys(module: nn.Module, state_dict: dict, prefix: str
 
 
 class PatchDiscriminator(nn.Module):
-    """One PatchGAN: 4x4 convs, stride 2 for `layers` levels, then two stride-1 convs to a logit map."""
+    """One PatchGAN: 4x4 convs, stride 2 for `layers` levels, then two stride-1 convs to a logit map per style."""
 
-    def __init__(self, width: int = 32, layers: int = 3, spectral_norm: bool = True) -> None:
+    def __init__(self, width: int = 32, layers: int = 3, spectral_norm: bool = True, styles: int = 1) -> None:
         super().__init__()
         if layers < 1:
             raise ValueError(f"a discriminator needs at least one downsampling layer, got {layers}")
@@ -226,31 +323,39 @@ class PatchDiscriminator(nn.Module):
         for index in range(layers + 1):
             stride = 2 if index < layers else 1
             modules += [wrap(nn.Conv2d(channels[index], channels[index + 1], 4, stride, 1)), nn.LeakyReLU(0.2)]
-        modules.append(wrap(nn.Conv2d(channels[-1], 1, 4, 1, 1)))
+        modules.append(wrap(nn.Conv2d(channels[-1], styles, 4, 1, 1)))
         self.body = nn.Sequential(*modules)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """Logits [B,1,h,w], one per input patch (positive = looks like the style)."""
+        """Logits [B,styles,h,w], one per input patch and style (positive = looks like that style)."""
         return self.body(image * 2.0 - 1.0)
 
 
 class Discriminator(nn.Module):
-    """PatchGAN discriminator(s) at `scales` image scales (each halving the previous)."""
+    """PatchGAN discriminator(s) at `scales` image scales (each halving the previous).
 
-    def __init__(self, width: int = 32, layers: int = 3, scales: int = 1, spectral_norm: bool = True) -> None:
+    For a multi-style generator (styles > 1) the convolutions are shared and the last layer has one
+    output map per style: "does this patch look like painting k?"
+    """
+
+    def __init__(
+        self, width: int = 32, layers: int = 3, scales: int = 1, spectral_norm: bool = True, styles: int = 1
+    ) -> None:
         super().__init__()
-        if scales < 1:
-            raise ValueError(f"scales must be at least 1, got {scales}")
-        self.settings = {"width": width, "layers": layers, "scales": scales, "spectral_norm": spectral_norm}
-        self.levels = nn.ModuleList(PatchDiscriminator(width, layers, spectral_norm) for _ in range(scales))
+        if scales < 1 or styles < 1:
+            raise ValueError(f"scales and styles must be at least 1, got {scales} and {styles}")
+        self.settings = {
+            "width": width, "layers": layers, "scales": scales, "spectral_norm": spectral_norm, "styles": styles
+        }  # fmt: skip
+        self.levels = nn.ModuleList(PatchDiscriminator(width, layers, spectral_norm, styles) for _ in range(scales))
 
-    def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
-        """One logit map per scale, finest first."""
+    def forward(self, image: torch.Tensor, style: int = 0) -> list[torch.Tensor]:
+        """One logit map [B,1,h,w] per scale, finest first: the verdicts for style number `style`."""
         maps = []
         for index, level in enumerate(self.levels):
             if index:
                 image = F.avg_pool2d(image, 3, stride=2, padding=1, count_include_pad=False)
-            maps.append(level(image))
+            maps.append(level(image)[:, style : style + 1])
         return maps
 
     def receptive_fields(self) -> list[ReceptiveField]:

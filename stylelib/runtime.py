@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
+import os
 import random
 import time
 from collections.abc import Iterator
@@ -45,6 +47,7 @@ class Runtime:
 # auto picks bf16 on a CPU only when its matrix products run at least this much faster than fp32: some CPUs
 # (and virtual machines hiding AMX) have the AVX512-BF16 instructions yet run bf16 at half the fp32 rate.
 CPU_BF16_MIN_SPEEDUP = 1.25
+BF16_SPEEDUP_VARIABLE = "STYLELIB_CPU_BF16_SPEEDUP"
 
 
 def cpu_has_bf16_matmul() -> bool:
@@ -53,24 +56,38 @@ def cpu_has_bf16_matmul() -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
-def matmul_seconds(dtype: torch.dtype, side: int = 1024, repeats: int = 3, clock=time.perf_counter) -> float:
-    """Best-of-`repeats` seconds for one side x side matrix product on the CPU in `dtype` (after a warm-up)."""
-    a, b = torch.randn(side, side).to(dtype), torch.randn(side, side).to(dtype)
-    a @ b
-    times = []
-    for _ in range(repeats):
-        start = clock()
+def matmul_seconds(
+    dtypes: tuple[torch.dtype, ...], side: int = 1024, repeats: int = 5, clock=time.perf_counter
+) -> list[float]:
+    """Best-of-`repeats` seconds for one side x side matrix product on the CPU in each dtype, measured in turns
+    (so a busy neighbour slows every dtype alike) after a warm-up."""
+    numbers = torch.Generator().manual_seed(0)  # not the global generator: measuring must not shift seeded runs
+    pairs = [tuple(torch.randn(side, side, generator=numbers).to(dtype) for _ in range(2)) for dtype in dtypes]
+    for a, b in pairs:
         a @ b
-        times.append(clock() - start)
-    return min(times)
+    best = [math.inf] * len(dtypes)
+    for _ in range(repeats):
+        for index, (a, b) in enumerate(pairs):
+            start = clock()
+            a @ b
+            best[index] = min(best[index], clock() - start)
+    return best
 
 
 @functools.cache
 def cpu_bf16_speedup() -> float:
-    """fp32 time over bf16 time of a matrix product on this CPU, measured once per process (0 without native bf16)."""
+    """fp32 time over bf16 time of a matrix product on this CPU (0 without native bf16).
+
+    Measured once per process tree: the result goes into the environment variable STYLELIB_CPU_BF16_SPEEDUP,
+    which worker processes inherit (and read instead of measuring), so every process picks the same precision.
+    """
     if not cpu_has_bf16_matmul():
         return 0.0
-    return matmul_seconds(torch.float32) / matmul_seconds(torch.bfloat16)
+    if BF16_SPEEDUP_VARIABLE in os.environ:
+        return float(os.environ[BF16_SPEEDUP_VARIABLE])
+    fp32, bf16 = matmul_seconds((torch.float32, torch.bfloat16))
+    os.environ[BF16_SPEEDUP_VARIABLE] = repr(fp32 / bf16)
+    return fp32 / bf16
 
 
 def cuda_has_native_bf16(device: torch.device) -> bool:

@@ -7,6 +7,10 @@ Generator objective (every term relative, so the weights are dimensionless):
 + tv_weight * TV(G(p))
 `style_strength` is the user's dial on top of the calibrated weights: 1 = the recipe, below 1 keeps
 more of the photo, above 1 paints more of the painting.
+Several styles are blended into one by default; with `multi_style` one network learns each of them
+(conditional instance norm): step k trains style k mod S, with that painting's Gram targets and
+crops and D's verdicts for it. `extend` adds styles to a trained multi-style network by training only
+the new styles' norm parameters.
 It starts with `warmup_steps` of reconstruction only (content + pixel L1), so the generator
 begins as a near-identity map and the style is added onto a photo rather than onto noise.
 """
@@ -31,7 +35,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .data import HELD_OUT_PHOTOS, TRAIN_PHOTOS, load_photo, load_style_groups, resolve_image
-from .datasets import RandomCrops, crop_loader, find_images, warn_skipped
+from .datasets import RandomCrops, StyleCycle, crop_loader, find_images, warn_skipped
 from .features import STYLE_LAYERS, VGG19Features
 from .images import image_grid, resize_long_side, save_image
 from .losses import (
@@ -48,7 +52,7 @@ from .losses import (
     total_variation,
     warp,
 )
-from .models import GENERATOR_CONFIGS, Discriminator, Generator
+from .models import GENERATOR_CONFIGS, ConditionalInstanceNorm2d, Discriminator, Generator
 from .runtime import Runtime, evaluation_mode, make_runtime, seed_everything
 from .storage import (
     CHECKPOINT,
@@ -62,6 +66,7 @@ from .storage import (
 )
 
 LR_SCHEDULES = ("constant", "cosine")
+EXTEND_STEPS = 200  # default steps for `train --extend`: only norm parameters train, from a trained network
 # The temporal term's perturbation T(x) + n: shifts and zooms up to 2% of the crop, noise of std 0.02,
 # about what separates two neighbouring video frames.
 TEMPORAL_SHIFT, TEMPORAL_ZOOM, TEMPORAL_NOISE = 0.02, 0.02, 0.02
@@ -77,6 +82,8 @@ class TrainConfig:
 
     styles: list[str] = field(default_factory=lambda: ["swirls"])  # image paths, folders or bundled names
     style_weights: list[float] | None = None  # blend weights, one per style
+    multi_style: bool = False  # one network for every style (conditional instance norm), instead of one blend
+    extend: str | None = None  # a multi-style run whose styles come first in `styles`: train only the new ones' norms
     content_dir: str | None = None  # folder of photos; None = the bundled photos
     generator: str = "default"  # "default" or "lite"
     size: int = 256  # training crop side, px
@@ -132,6 +139,9 @@ class TrainConfig:
             (self.style_strength >= 0, "style_strength: must be >= 0 (0 keeps the photo, 1 is the recipe)"),
             (0 <= self.ema_decay < 1, "ema_decay: must be in [0, 1)"),
             (self.style_weights is None or len(self.style_weights) == len(self.styles), "style_weights: one per style"),
+            (not self.multi_style or len(self.styles) >= 2, "multi_style: give at least two styles"),
+            (not (self.multi_style and self.style_weights), "style_weights: blend weights, not for multi_style"),
+            (self.extend is None or self.multi_style, "extend: adds styles to a multi_style network; set multi_style"),
             (min(self.log_every, self.sample_every, self.checkpoint_every) >= 1, "*_every must be at least 1"),
         ]
         for ok, message in checks:
@@ -222,17 +232,24 @@ class Trainer:
         self.runtime = _process_runtime(config, self.process)
         distributed.start(self.process, self.runtime.device)
         device = self.runtime.device
-        self.generator = Generator.from_name(config.generator).to(device, memory_format=torch.channels_last)
+        groups = _style_groups(config.styles, config.style_weights, config.style_size, config.multi_style)
+        self.style_count = len(groups) if config.multi_style else 1
+        self.generator = Generator.from_name(config.generator, self.style_count)
+        self.trained_styles = range(self.style_count)  # the styles whose steps this run trains
+        if config.extend is not None:
+            self.trained_styles = _extend_generator(self.generator, config.extend)
+        self.generator.to(device, memory_format=torch.channels_last)
         self.ema = copy.deepcopy(self.generator).requires_grad_(False) if config.ema_decay > 0 else None
         self.discriminator = None
         if config.adversarial_weight > 0:
             self.discriminator = Discriminator(
-                config.d_width, config.d_layers, config.d_scales, config.spectral_norm
+                config.d_width, config.d_layers, config.d_scales, config.spectral_norm, self.style_count
             ).to(device, memory_format=torch.channels_last)
         # Under torchrun the wrappers average gradients over the processes; alone they are the networks.
         self._train_generator = _data_parallel(self.generator, self.process, device)
         self._train_discriminator = _data_parallel(self.discriminator, self.process, device)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_generator, betas=(0.5, 0.999))
+        trainable = [p for p in self.generator.parameters() if p.requires_grad]
+        self.opt_g = torch.optim.Adam(trainable, lr=config.lr_generator, betas=(0.5, 0.999))
         self.opt_d = (
             torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_discriminator, betas=(0.5, 0.999))
             if self.discriminator is not None
@@ -242,12 +259,10 @@ class Trainer:
         self.extractor = VGG19Features(layers=(*STYLE_LAYERS, *config.content_layers)).to(
             device, memory_format=torch.channels_last
         )
-        paintings, blend = _style_images(config.styles, config.style_weights, config.style_size)
-        self._set_style_targets(paintings, blend)
-        shortest = min(min(p.shape[-2:]) for p in paintings)
-        self.style_crops = RandomCrops(
-            paintings, config.size, (max(config.size, 0.75 * shortest), max(config.size, 1.25 * shortest)), seed=1
-        )
+        self.style_targets = [self._style_targets(paintings, blend) for paintings, blend in groups]
+        crops = [_painting_crops(paintings, config.size) for paintings, _ in groups]
+        global_batch = config.batch_size * self.process.world_size
+        self.style_crops = crops[0] if len(crops) == 1 else StyleCycle(crops, global_batch, self.trained_styles)
         train_sources, self.held_out = _content_sources(config.content_dir, config.size)
         self.content_crops = RandomCrops(train_sources, config.size, seed=config.seed)
         self.step = 0
@@ -275,14 +290,22 @@ class Trainer:
         trainer._load_state(state)
         return trainer
 
-    def _set_style_targets(self, paintings: list[torch.Tensor], blend: list[float]) -> None:
+    def _style_targets(
+        self, paintings: list[torch.Tensor], blend: list[float]
+    ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+        """One style's Gram targets and layer weights (its paintings blended)."""
         # fp32 and outside autocast: fp16 Gram matrices of a large painting overflow.
         with torch.no_grad():
             grams = [
                 {layer: gram_matrix(self.extractor(self._on_device(p))[layer]) for layer in STYLE_LAYERS}
                 for p in paintings
             ]
-        self.style_targets, self.style_layer_weights = relative_style_targets(grams, blend)
+        return relative_style_targets(grams, blend)
+
+    def step_style(self, step: int | None = None) -> int:
+        """The style a step trains (0 for a one-style run): the trained styles in turn."""
+        step = self.step if step is None else step
+        return self.trained_styles[step % len(self.trained_styles)]
 
     def _on_device(self, images: torch.Tensor) -> torch.Tensor:
         return images.to(self.runtime.device, memory_format=torch.channels_last, non_blocking=True)
@@ -327,14 +350,15 @@ class Trainer:
             terms["pixel"] = (output.float() - photos).abs().mean()
             terms["total"] = content + terms["pixel"]
             return terms
-        terms["style"] = style_loss(features, self.style_targets, self.style_layer_weights)
+        terms["style"] = style_loss(features, *self.style_targets[self.step_style()])
         terms["tv"] = total_variation(output)
         stylised = config.style_weight * terms["style"]
         if self.discriminator is not None:
             # D's own weights get no gradient here (they are frozen for this pass, so DDP sees nothing).
             self.discriminator.requires_grad_(False)
             with self.runtime.autocast():
-                terms["adversarial"] = generator_adversarial_loss(self.discriminator(output), config.adversarial_loss)
+                logits = self.discriminator(output, self.step_style())
+                terms["adversarial"] = generator_adversarial_loss(logits, config.adversarial_loss)
             self.discriminator.requires_grad_(True)
             stylised = stylised + config.adversarial_weight * terms["adversarial"]
         total = config.content_weight * content + config.style_strength * stylised + config.tv_weight * terms["tv"]
@@ -344,7 +368,7 @@ class Trainer:
     def _discriminator_step(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         # Real and fake go through D in one batch: one forward per backward, as DDP requires.
         with self.runtime.autocast():
-            logits = self._train_discriminator(torch.cat([real, fake]))
+            logits = self._train_discriminator(torch.cat([real, fake]), self.step_style())
         real_logits, fake_logits = [m[: len(real)] for m in logits], [m[len(real) :] for m in logits]
         loss = discriminator_loss(real_logits, fake_logits, self.config.adversarial_loss)
         terms = {"d_loss": loss}
@@ -362,7 +386,7 @@ class Trainer:
     def _r1_penalty(self, real: torch.Tensor) -> torch.Tensor:
         """R1 in fp32, on the unwrapped D (its gradient reaches D's weights through the D loss's backward)."""
         real = real.detach().float().requires_grad_(True)
-        return r1_penalty(self.discriminator(real), real)
+        return r1_penalty(self.discriminator(real, self.step_style()), real)
 
     def _set_learning_rates(self) -> None:
         factor = learning_rate_factor(self.config, self.step)
@@ -380,6 +404,8 @@ class Trainer:
         self._set_learning_rates()
         started = time.perf_counter()
         photos, paintings = self._next_batches()
+        if self.style_count > 1:
+            self.generator.set_style(one_hot(self.step_style(), self.style_count))
         perturbed = None if warmup or self.config.temporal_weight == 0 else self._perturb(photos)
         with self.runtime.autocast():
             if perturbed is None:
@@ -500,10 +526,15 @@ class Trainer:
             log.write(json.dumps(record) + "\n")
 
     def samples(self, generator: Generator | None = None) -> torch.Tensor:
-        """Grid of the held-out photos (top row) and their stylised versions (bottom row)."""
+        """Grid of the held-out photos (top row) and their stylised versions (a row per trained style)."""
         network = generator or self.sampling_generator
-        with torch.no_grad(), self.runtime.autocast(), evaluation_mode(network):
-            outputs = [network(self._on_device(photo)).float().cpu() for photo in self.held_out]
+        outputs = []
+        for style in self.trained_styles:
+            previous = network.set_style(one_hot(style, self.style_count)) if self.style_count > 1 else None
+            with torch.no_grad(), self.runtime.autocast(), evaluation_mode(network):
+                outputs += [network(self._on_device(photo)).float().cpu() for photo in self.held_out]
+            if previous is not None:
+                network.set_style(previous)
         return image_grid([*self.held_out, *outputs], columns=len(self.held_out))
 
     def save_samples(self) -> Path:
@@ -600,15 +631,56 @@ def read_log(path: str | os.PathLike) -> list[dict]:
     return records
 
 
-def _style_images(
-    specs: list[str], weights: list[float] | None, long_side: int
-) -> tuple[list[torch.Tensor], list[float]]:
-    """Paintings and their blend weights; a folder counts as one style (one artist), its files sharing the weight."""
-    images, blend = [], []
+def _style_groups(
+    specs: list[str], weights: list[float] | None, long_side: int, separate: bool
+) -> list[tuple[list[torch.Tensor], list[float]]]:
+    """The paintings and their blend weights of each style to learn: one group per style when `separate`
+    (multi-style), else one group blending them all. A folder counts as one style (one artist), its files
+    sharing the style's weight."""
+    groups = []
     for group, weight in zip(load_style_groups(specs), weights or [1.0] * len(specs)):
-        images += [resize_long_side(image, long_side) for image in group]
-        blend += [weight / len(group)] * len(group)
-    return images, blend
+        groups.append(([resize_long_side(image, long_side) for image in group], [weight / len(group)] * len(group)))
+    if separate:
+        return groups
+    return [([p for paintings, _ in groups for p in paintings], [w for _, blend in groups for w in blend])]
+
+
+def _painting_crops(paintings: list[torch.Tensor], size: int) -> RandomCrops:
+    """D's real samples: crops of the paintings at about their Gram-target scale."""
+    shortest = min(min(p.shape[-2:]) for p in paintings)
+    return RandomCrops(paintings, size, (max(size, 0.75 * shortest), max(size, 1.25 * shortest)), seed=1)
+
+
+def one_hot(style: int, styles: int) -> torch.Tensor:
+    """Style weights [styles] selecting style number `style` alone."""
+    return torch.nn.functional.one_hot(torch.tensor(style), styles).float()
+
+
+def _extend_generator(generator: Generator, run_dir: str) -> range:
+    """Load a trained multi-style run into the first styles of `generator`, start the others at their mean,
+    and leave only the norm parameters trainable; returns the new styles' indices."""
+    state = load_checkpoint(Path(run_dir) / CHECKPOINT)
+    old = Generator(**state["generator_settings"])
+    old.load_state_dict(state["ema"] if state.get("ema") is not None else state["generator"])
+    if old.styles < 2 or {**old.settings, "styles": generator.styles} != generator.settings:
+        raise ValueError(
+            f"'{run_dir}' is not a multi-style run of this generator ({old.settings}): extend a run trained with "
+            "multi_style and the same generator"
+        )
+    if old.styles >= generator.styles:
+        raise ValueError(f"'{run_dir}' already has {old.styles} styles: give the new styles after its own")
+    merged = {}
+    for key, value in old.state_dict().items():
+        target = generator.state_dict()[key]
+        if isinstance(generator.get_submodule(key.rsplit(".", 1)[0]), ConditionalInstanceNorm2d):
+            value = torch.cat([value, value.mean(0, keepdim=True).expand(len(target) - len(value), -1)])
+        merged[key] = value
+    generator.load_state_dict(merged)
+    generator.requires_grad_(False)
+    for module in generator.modules():
+        if isinstance(module, ConditionalInstanceNorm2d):
+            module.requires_grad_(True)
+    return range(old.styles, generator.styles)
 
 
 def _content_sources(content_dir: str | None, size: int) -> tuple[list, list[torch.Tensor]]:

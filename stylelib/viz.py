@@ -6,6 +6,7 @@ import io
 import itertools
 import os
 import random
+import time
 from collections.abc import Mapping, Sequence
 from functools import partial
 
@@ -14,7 +15,10 @@ import torch
 from matplotlib.figure import Figure
 
 from .images import to_numpy, to_pil
+from .inference import at_strength, stylize_image
+from .models import Generator
 from .preference import Vote, record_vote
+from .runtime import Runtime
 
 JPEG_QUALITY = 88  # photographic panels at a fifth of their PNG size, with no visible loss
 
@@ -205,6 +209,40 @@ def _png_bytes(image: torch.Tensor) -> bytes:
     buffer = io.BytesIO()
     to_pil(image).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def style_mixer(generator: Generator, photo: torch.Tensor, names: Sequence[str], runtime: Runtime | None = None):
+    """Sliders over a multi-style generator's styles and a strength dial, redrawing the stylised photo live.
+
+    The style weights are normalised to sum to 1 (all at 0 shows the photo); the strength blends the
+    photo and the output pixel by pixel (`inference.at_strength`). None outside a live front end.
+    """
+    if not live_frontend():
+        print("The style mixer draws in JupyterLab; the strips above show the same mixes.")
+        return None
+    import ipywidgets as widgets
+
+    sliders = [
+        widgets.FloatSlider(value=float(index == 0), min=0.0, max=1.0, step=0.05, description=name)
+        for index, name in enumerate(names)
+    ]
+    strength = widgets.FloatSlider(value=1.0, min=0.0, max=1.0, step=0.05, description="strength")
+    picture, status = widgets.Image(format="png"), widgets.Label()
+
+    def redraw(_: object = None) -> None:
+        weights = [slider.value for slider in sliders]
+        started = time.perf_counter()
+        output = photo
+        if sum(weights) > 0:
+            stylised = stylize_image(generator, photo, runtime=runtime, style=torch.tensor(weights))
+            output = at_strength(stylised, photo, strength.value)
+        picture.value = _png_bytes(output)
+        status.value = f"redrawn in {1000 * (time.perf_counter() - started):.0f} ms"
+
+    for slider in [*sliders, strength]:
+        slider.observe(redraw, names="value")
+    redraw()
+    return widgets.HBox([widgets.VBox([*sliders, strength, status]), picture])
 
 
 def preference_widget(

@@ -6,7 +6,7 @@ import torch
 
 from stylelib.cli import main
 from stylelib.images import load_image, save_image
-from stylelib.inference import compile_generator, export_generator, load_exported, load_generator
+from stylelib.inference import compile_generator, export_generator, fix_style, load_exported, load_generator
 from stylelib.models import Generator
 from stylelib.runtime import make_runtime
 from stylelib.train import CONFIG, TrainConfig
@@ -134,3 +134,35 @@ def test_a_compiled_generator_gives_the_eager_outputs(monkeypatch):
     monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.raises(ValueError, match="C\\+\\+ compiler"):
         compile_generator(generator, runtime)
+
+
+def test_a_multi_style_run_stylises_each_style_a_mix_and_regions_and_exports_a_mix(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _train_tiny(run, "--style", "swirls", "--multi-style") == 0
+    generator = load_generator(run)
+    assert generator.styles == 2 and TrainConfig.load(run / CONFIG).styles == ["woodcut", "swirls"]
+    photo = load_image("data/paintings/picabia_udnie.jpg", max_side=48)
+    save_image(photo, tmp_path / "photo.png")
+    stylize = ["stylize", "--checkpoint", str(run), "--content", str(tmp_path / "photo.png"), "--size", "48"]
+    stylize += ["--precision", "fp32"]
+    for weights in (["0", "1"], ["0.5", "0.5"]):
+        out = tmp_path / f"mix_{'_'.join(weights)}.png"
+        assert main([*stylize, "--out", str(out), "--style-weights", *weights]) == 0
+        expected = fix_style(generator, [float(w) for w in weights])(photo)
+        assert (load_image(out) - expected).abs().max() < 2 / 255  # PNG rounding
+    assert main([*stylize, "--out", str(tmp_path / "bad.png"), "--style-weights", "1", "0", "0"]) == 2
+    assert "need 2 values" in capsys.readouterr().err
+    assert main([*stylize, "--out", str(tmp_path / "regions.png"), "--mask", "auto:2"]) == 0
+    assert load_image(tmp_path / "regions.png").shape == photo.shape
+    exported = tmp_path / "mix.pt"
+    assert main(["export", "--checkpoint", str(run), "--out", str(exported), "--style-weights", "0.5", "0.5"]) == 0
+    assert torch.allclose(load_exported(exported)(photo), fix_style(generator, [0.5, 0.5])(photo), atol=1e-5)
+    extended = tmp_path / "extended"
+    assert (
+        main(
+            ["train", "--out", str(extended), "--extend", str(run), "--style", "pointillism", "--steps", "2", "--quiet"]
+        )
+        == 0
+    )
+    assert load_generator(extended).styles == 3
+    assert TrainConfig.load(extended / CONFIG).styles == ["woodcut", "swirls", "pointillism"]

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from stylelib.models import (
+    ConditionalInstanceNorm2d,
     ConvGeometry,
     Discriminator,
     Generator,
@@ -135,3 +136,74 @@ def test_spectral_norm_bounds_each_layer():
     for conv in (m for m in discriminator.modules() if isinstance(m, torch.nn.Conv2d)):
         sigma = torch.linalg.matrix_norm(conv.weight.flatten(1), ord=2)
         assert sigma.item() == pytest.approx(1.0, rel=0.05)
+
+
+def _multi_style_generator(styles: int = 2) -> Generator:
+    """A small multi-style generator whose styles differ (random scales and shifts per style)."""
+    torch.manual_seed(0)
+    generator = Generator(width=8, blocks=1, styles=styles).eval()
+    for module in generator.modules():
+        if isinstance(module, ConditionalInstanceNorm2d):
+            module.weight.data.normal_(1.0, 0.5)
+            module.bias.data.normal_(0.0, 0.5)
+    return generator
+
+
+def test_conditional_norm_with_one_hot_weights_is_a_plain_instance_norm():
+    norm = ConditionalInstanceNorm2d(6, styles=3)
+    norm.weight.data.normal_(1.0, 0.5)
+    norm.bias.data.normal_(0.0, 0.5)
+    x = torch.randn(2, 6, 9, 11)
+    for style in range(3):
+        plain = torch.nn.InstanceNorm2d(6, affine=True)
+        plain.weight.data, plain.bias.data = norm.weight[style].detach().clone(), norm.bias[style].detach().clone()
+        norm.mix = torch.nn.functional.one_hot(torch.tensor(style), 3).float()
+        assert torch.allclose(norm(x), plain(x), atol=1e-6)
+    norm.mix = torch.tensor([0.25, 0.75, 0.0])  # a mix interpolates the parameters
+    plain.weight.data = 0.25 * norm.weight[0].detach() + 0.75 * norm.weight[1].detach()
+    plain.bias.data = 0.25 * norm.bias[0].detach() + 0.75 * norm.bias[1].detach()
+    assert torch.allclose(norm(x), plain(x), atol=1e-6)
+
+
+def test_style_mixes_interpolate_between_the_trained_styles():
+    generator = _multi_style_generator()
+    photo = torch.rand(1, 3, 36, 44)
+    with torch.no_grad():
+        first = generator(photo)  # nothing set: the first style
+        generator.set_style([2.0, 0.0])  # weights are normalised
+        assert torch.equal(generator(photo), first)
+        generator.set_style([0.0, 1.0])
+        second = generator(photo)
+        assert (second - first).abs().mean() > 0.02  # the styles differ
+        for mix in ([1.0, 0.0], [0.0, 1.0], [0.3, 0.7]):
+            generator.set_style(mix)
+            assert torch.allclose(generator.fixed_style(mix)(photo), generator(photo), atol=1e-5)
+        generator.set_style(torch.tensor([0.3, 0.7])[None, :, None, None].expand(1, 2, 36, 44))
+        assert torch.allclose(generator(photo), generator.fixed_style([0.3, 0.7])(photo), atol=1e-5)
+        halves = torch.zeros(1, 2, 36, 44)
+        halves[:, 0, :, :22], halves[:, 1, :, 22:] = 1.0, 1.0
+        generator.set_style(halves)  # per pixel: each half nearer its own style (norm statistics stay global)
+        regional = generator(photo)
+    left, right = (slice(None, 12),), (slice(-12, None),)
+    for part, own, other in ((left, first, second), (right, second, first)):
+        distance_to = {name: (regional[..., part[0]] - image[..., part[0]]).abs().mean() for name, image in
+                       (("own", own), ("other", other))}  # fmt: skip
+        assert distance_to["own"] < 0.8 * distance_to["other"]
+
+
+def test_style_weights_are_checked():
+    generator = _multi_style_generator(styles=3)
+    for bad, message in (([1.0, 0.0], "need 3 values"), ([1.0, -1.0, 0.5], "non-negative"), ([0.0] * 3, "all be zero")):
+        with pytest.raises(ValueError, match=message):
+            generator.set_style(bad)
+    with pytest.raises(ValueError, match="paints one style"):
+        Generator(width=4, blocks=0).set_style([1.0])
+
+
+def test_a_multi_style_discriminator_gives_one_verdict_map_per_style():
+    torch.manual_seed(0)
+    discriminator = Discriminator(width=8, layers=2, scales=2, styles=3)
+    image = torch.rand(2, 3, 48, 48)
+    maps = [discriminator(image, style) for style in range(3)]
+    assert [m.shape[1] for m in maps[0]] == [1, 1]
+    assert all(not torch.equal(maps[0][0], maps[k][0]) for k in (1, 2))

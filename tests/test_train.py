@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from stylelib.distributed import ProcessInfo
+from stylelib.images import image_grid
 from stylelib.train import (
     CHECKPOINT,
     CONFIG,
@@ -155,8 +156,9 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     trainer = Trainer(_config(checkpoint_every=1), tmp_path / "run")
     trainer.config.steps = 3
     trainer.train(progress=False)
-    for layer in trainer.style_targets:
-        trainer.style_targets[layer] = trainer.style_targets[layer] * float("nan")
+    targets, _ = trainer.style_targets[0]
+    for layer in targets:
+        targets[layer] = targets[layer] * float("nan")
     trainer.config.steps = 6
     with pytest.raises(TrainingDivergedError, match="became nan at step 4.*last good checkpoint"):
         trainer.train(progress=False)
@@ -216,7 +218,8 @@ def test_style_strength_scales_the_style_and_adversarial_terms(tmp_path, strengt
 
 def test_fp16_trains_with_fp32_style_targets_and_its_scaler_skips_overflowing_steps(tmp_path):
     trainer = Trainer(_config(precision="fp16", warmup_steps=0, steps=3), tmp_path / "run")
-    assert all(target.dtype == torch.float32 and target.isfinite().all() for target in trainer.style_targets.values())
+    targets, _ = trainer.style_targets[0]
+    assert all(target.dtype == torch.float32 and target.isfinite().all() for target in targets.values())
     assert trainer.scaler_g.is_enabled() and trainer.scaler_d.is_enabled()
     trainer.train(progress=False)
     assert all(math.isfinite(value) for record in trainer.history for value in record.values())
@@ -310,3 +313,45 @@ def test_the_temporal_term_is_logged_after_warm_up_and_trains(tmp_path):
     assert all(0 < r["temporal"] < 1 for r in log[2:])
     with pytest.raises(ValueError, match="temporal_weight"):
         _config(temporal_weight=-1.0).validate()
+
+
+def test_a_multi_style_run_trains_each_style_in_turn_and_resumes_exactly(tmp_path):
+    config = _config(styles=["woodcut", "swirls"], multi_style=True)
+    trainer = Trainer(config, tmp_path / "straight")
+    assert [trainer.step_style(step) for step in range(5)] == [0, 1, 0, 1, 0]
+    assert trainer.generator.styles == 2 and trainer.discriminator.settings["styles"] == 2
+    # The painting crops of step 1 (items 2 and 3 at batch 2) are crops of the second style's painting.
+    assert [trainer.style_crops.style_of(k) for k in range(6)] == [0, 0, 1, 1, 0, 0]
+    assert torch.equal(trainer.style_crops[3][0], trainer.style_crops.crops[1][3][0])
+    trainer.train(progress=False)
+    Trainer(_config(styles=["woodcut", "swirls"], multi_style=True, steps=3), tmp_path / "split").train(progress=False)
+    Trainer.resume(tmp_path / "split", steps=6).train(progress=False)
+    for a, b in zip(_log(tmp_path / "straight"), _log(tmp_path / "split")):
+        assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
+    assert torch.load(tmp_path / "straight" / CHECKPOINT, weights_only=True)["generator_settings"]["styles"] == 2
+    photos = trainer.held_out  # the samples: a row of held-out photos, then one row per style
+    assert trainer.samples().shape == image_grid(photos * 3, columns=len(photos)).shape
+    with pytest.raises(ValueError, match="at least two styles"):
+        _config(multi_style=True).validate()
+
+
+def test_extending_a_run_trains_only_the_new_styles_norm_parameters(tmp_path):
+    Trainer(_config(styles=["woodcut", "swirls"], multi_style=True), tmp_path / "two").train(progress=False)
+    old = torch.load(tmp_path / "two" / CHECKPOINT, weights_only=True)["ema"]
+    config = _config(
+        styles=["woodcut", "swirls", "pointillism"], multi_style=True, extend=str(tmp_path / "two"), warmup_steps=0
+    )
+    extended = Trainer(config, tmp_path / "three")
+    assert list(extended.trained_styles) == [2] and extended.step_style(1) == 2
+    extended.train(progress=False)
+    new = extended.generator.state_dict()
+    for key, value in old.items():
+        if value.dim() == 2 and value.shape[0] == 2:  # a conditional norm's scales or shifts, one row per style
+            assert torch.equal(new[key][:2], value) and not torch.equal(new[key][2], value.mean(0))
+        else:
+            assert torch.equal(new[key], value), f"{key} changed"
+    with pytest.raises(ValueError, match="already has 3 styles"):
+        Trainer(_config(styles=["woodcut", "swirls"], multi_style=True, extend=str(tmp_path / "three")), tmp_path / "x")
+    Trainer(_config(), tmp_path / "one").train(progress=False)
+    with pytest.raises(ValueError, match="not a multi-style run"):
+        Trainer(_config(styles=["woodcut", "swirls"], multi_style=True, extend=str(tmp_path / "one")), tmp_path / "y")
