@@ -177,6 +177,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         "content_dir": (str, "folder of training photos (default: the bundled photos)"),
         "generator": (str, "default or lite"),
         "size": (int, "training crop side in px"),
+        "style_size": (int, "long side in px the paintings are resized to: smaller paints larger strokes"),
         "steps": (int, "total training steps"),
         "batch_size": (int, "crops per step (per process under torchrun)"),
         "warmup_steps": (int, "reconstruction-only steps first"),
@@ -282,8 +283,13 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("outputs", nargs="*", help="stylised images, or one folder of them")
     parser.add_argument("--content", required=True, help="the photo (path or bundled name) or a folder of photos")
-    parser.add_argument("--style", action="append", required=True, help="style image, folder or bundled name")
+    parser.add_argument("--style", action="append", help="style image, folder or bundled name (not with --temporal)")
     parser.add_argument("--checkpoint", type=Path, help="a training run folder: evaluate its generator")
+    parser.add_argument(
+        "--temporal",
+        type=Path,
+        help="a stylised video or folder of frames: report its flicker, the motion taken from the --content clip",
+    )
     parser.add_argument("--size", type=int, default=384, help="long side in px of the photos, with --checkpoint")
     parser.add_argument("--json", action="store_true", help="print JSON lines (one per output, then a summary)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
@@ -293,6 +299,17 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> None:
     """Run `evaluate` and print a table or JSON lines."""
+    if args.temporal is not None:
+        if args.outputs or args.checkpoint or args.style:
+            raise ValueError("--temporal measures one stylised clip against its --content clip: drop the other inputs")
+        result = evaluation.evaluate_temporal(args.temporal, args.content)
+        print(json.dumps(result) if args.json else (
+            f"flicker (warping error, motion by optical flow): {result['flicker']:.6f} over {result['frames']} "
+            f"frames; motion trusted on {result['trusted']:.0%} of the pixels"
+        ))  # fmt: skip
+        return
+    if not args.style:
+        raise ValueError("give --style: the style image(s) to score against")
     styles = data.load_styles(args.style)
     if args.checkpoint is not None:
         if args.outputs:

@@ -15,8 +15,10 @@ from .data import resolve_image
 from .datasets import find_images
 from .images import load_image, resize
 from .inference import load_generator, stylize_image
-from .metrics import StyleContentMeter, checkerboard_score, milliseconds_per_image, score_transfer
+from .metrics import StyleContentMeter, checkerboard_score, milliseconds_per_image, score_transfer, warping_error
+from .motion import estimate_motion
 from .runtime import Runtime, make_runtime
+from .video import read_frames
 
 SCORE_COLUMNS = ("style_ratio", "style_distance", "content_distance", "ssim", "edge_f1", "checkerboard")
 
@@ -105,6 +107,29 @@ def evaluate_generator(
     evaluation.summary["ms_per_image"] = milliseconds_per_image(timed, first)
     evaluation.summary["speed_size"] = f"{first.shape[-1]}x{first.shape[-2]}"
     return evaluation
+
+
+def evaluate_temporal(styled: str | os.PathLike, source: str | os.PathLike) -> dict[str, float]:
+    """Flicker of a stylised clip (video file or folder of frames): metrics.flicker with the motion of the
+    source clip estimated by optical flow (stylelib.motion), streaming two frames at a time.
+
+    Returns the frame count, the flicker and the share of pixels whose motion passed the occlusion test.
+    """
+    errors, trusted, previous = [], [], None
+    styled_frames, source_frames = read_frames(styled), read_frames(source)
+    for output in styled_frames:
+        photo = next(source_frames, None)
+        if photo is None:
+            raise ValueError(f"'{source}' has fewer frames than '{styled}': give the clip that was stylised")
+        photo = resize(photo, tuple(output.shape[-2:]))
+        if previous is not None:
+            grid, mask = estimate_motion(previous[1], photo)
+            errors.append(warping_error(previous[0], output, grid, mask))
+            trusted.append(mask.mean().item())
+        previous = (output, photo)
+    if not errors:
+        raise ValueError(f"'{styled}' needs at least two frames to measure flicker")
+    return {"frames": len(errors) + 1, "flicker": sum(errors) / len(errors), "trusted": sum(trusted) / len(trusted)}
 
 
 def format_table(evaluation: Evaluation) -> str:

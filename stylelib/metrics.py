@@ -115,26 +115,39 @@ def colour_shift(image: torch.Tensor, reference: torch.Tensor) -> float:
     return (_colour_statistics(image) - _colour_statistics(reference)).norm().item()
 
 
-def flicker(frames: Sequence[torch.Tensor], grids: Sequence[torch.Tensor]) -> float:
+def warping_error(
+    previous: torch.Tensor, current: torch.Tensor, grid: torch.Tensor, mask: torch.Tensor | None = None
+) -> float:
+    """sum_p m(p) ||O_{t+1}(p) - O_t(g(p))||^2 / (3 sum_p m(p)) for one pair of frames [1,3,H,W] (see flicker).
+
+    m is `mask` [1,1,H,W] (1 = count the pixel; default all) times 1 where g(p) falls inside frame t.
+    """
+    grid = grid.to(previous.device, previous.dtype)
+    inside = (grid.abs() <= 1).all(-1).unsqueeze(1).to(previous.dtype)
+    if mask is not None:
+        inside = inside * mask.to(previous.device, previous.dtype)
+    warped = F.grid_sample(previous, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    squared = (current - warped).pow(2) * inside
+    return (squared.sum() / (3 * inside.sum().clamp_min(1))).item()
+
+
+def flicker(
+    frames: Sequence[torch.Tensor], grids: Sequence[torch.Tensor], masks: Sequence[torch.Tensor] | None = None
+) -> float:
     """Warping error of a clip [1,3,H,W] x T, given the motion between its frames.
 
     flicker = 1/(T-1) sum_t  sum_p m_t(p) ||O_{t+1}(p) - O_t(g_t(p))||^2 / (3 sum_p m_t(p))
 
     where g_t [1,H,W,2] (F.grid_sample coordinates, align_corners=False) says where pixel p of frame
     t+1 was in frame t, O_t(g_t(p)) is frame t sampled there (bilinear), and m_t(p) = 1 where g_t(p)
-    falls inside frame t (0 where the content entered the view). 0 for a static clip; for
-    known motion (a synthetic pan) the grids are exact, so only the outputs' own changes count.
+    falls inside frame t (0 where the content entered the view) and, when `masks` are given, where
+    the motion is trusted (stylelib.motion's occlusion test). 0 for a static clip; for known motion
+    (a synthetic pan) the grids are exact, so only the outputs' own changes count.
     """
-    if len(frames) < 2 or len(grids) != len(frames) - 1:
-        raise ValueError(f"flicker needs T >= 2 frames and T - 1 grids, got {len(frames)} and {len(grids)}")
-    errors = []
-    for previous, current, grid in zip(frames, frames[1:], grids):
-        grid = grid.to(previous.device, previous.dtype)
-        inside = (grid.abs() <= 1).all(-1).unsqueeze(1).to(previous.dtype)
-        warped = F.grid_sample(previous, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        squared = (current - warped).pow(2) * inside
-        errors.append((squared.sum() / (3 * inside.sum().clamp_min(1))).item())
-    return statistics.fmean(errors)
+    if len(frames) < 2 or len(grids) != len(frames) - 1 or (masks is not None and len(masks) != len(grids)):
+        raise ValueError(f"flicker needs T >= 2 frames and T - 1 grids (and masks), got {len(frames)} and {len(grids)}")
+    pairs = zip(frames, frames[1:], grids, masks or [None] * len(grids))
+    return statistics.fmean(warping_error(*pair) for pair in pairs)
 
 
 def checkerboard_score(image: torch.Tensor) -> float:

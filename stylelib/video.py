@@ -9,6 +9,7 @@ flickers less.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .images import resize, size_for_long_side
+from .datasets import find_images
+from .images import load_image, resize, size_for_long_side
 from .inference import stylize_image
 from .runtime import Runtime
 from .storage import atomic_write
@@ -105,6 +107,26 @@ def stylize_video(
         destination.unlink(missing_ok=True)
         raise ValueError(f"'{source}' holds no video frames")
     return VideoInfo(frames=frames, fps=meta["fps"], size=(out_width, out_height), audio=audio)
+
+
+def read_frames(source: str | os.PathLike, max_side: int | None = None) -> Iterator[torch.Tensor]:
+    """The frames [1,3,H,W] in [0, 1] of a video file or of a folder of images (in name order), one at a time."""
+    source = Path(source)
+    if source.is_dir():
+        for path in find_images(source):
+            yield load_image(path, max_side=max_side)
+        return
+    if not source.is_file() or not is_video(source):
+        raise ValueError(f"'{source}' is neither a video file ({', '.join(VIDEO_SUFFIXES)}) nor a folder of frames")
+    reader = imageio_ffmpeg.read_frames(str(source))
+    width, height = next(reader)["size"]
+    try:
+        for raw in reader:
+            frame = torch.from_numpy(np.frombuffer(raw, np.uint8).reshape(height, width, 3).copy())
+            image = frame.permute(2, 0, 1)[None].float() / 255
+            yield image if max_side is None else load_image(image, max_side=max_side)
+    finally:
+        reader.close()
 
 
 def pan_and_zoom(

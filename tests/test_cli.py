@@ -64,7 +64,19 @@ def test_bad_input_exits_nonzero_with_one_line_and_no_traceback(tmp_path, extra,
 
 
 def _train_tiny(run_dir, *extra):
-    args = ["train", "--out", str(run_dir), "--style", "woodcut", "--generator", "lite", "--size", "32"]
+    args = [
+        "train",
+        "--out",
+        str(run_dir),
+        "--style",
+        "woodcut",
+        "--generator",
+        "lite",
+        "--size",
+        "32",
+        "--style-size",
+        "64",
+    ]
     args += ["--steps", "3", "--warmup-steps", "1", "--batch-size", "1", "--precision", "fp32", "--quiet", *extra]
     return main(args)
 

@@ -1,5 +1,6 @@
 """Video: a generator on a clip (frames, rate, size and audio kept; nothing overwritten); flicker; synthetic clips."""
 
+import json
 import subprocess
 
 import imageio_ffmpeg
@@ -9,8 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from stylelib.cli import main
+from stylelib.images import save_image
 from stylelib.metrics import flicker
 from stylelib.models import Generator
+from stylelib.motion import estimate_motion
 from stylelib.storage import CHECKPOINT, save_checkpoint
 from stylelib.video import pan_and_zoom, stylize_video
 
@@ -110,3 +113,43 @@ def test_a_pan_and_zoom_clip_comes_with_its_exact_motion(photo):
     assert 1e-4 < flicker(noisy, motion) < 2 * 0.02**2
     dimmed = [f * (0.9 if t % 2 else 1.0) for t, f in enumerate(clean)]  # brightness jumping frame to frame
     assert flicker(dimmed, motion) > 10 * flicker(clean, motion)
+
+
+def test_estimated_motion_explains_a_pan_as_well_as_the_exact_motion(photo):
+    clean, motion = pan_and_zoom(photo, frames=5, noise=0.0)
+    estimated = [estimate_motion(before, after) for before, after in zip(clean, clean[1:])]
+    grids, masks = [g for g, _ in estimated], [m for _, m in estimated]
+    still = [F.affine_grid(torch.eye(2, 3)[None], list(clean[0].shape), align_corners=False)] * len(motion)
+    ignoring_motion = flicker(clean, still)
+    assert flicker(clean, grids, masks) < max(2 * flicker(clean, motion), ignoring_motion / 10)
+    assert min(m.mean().item() for m in masks) > 0.8  # a pan occludes little: most pixels are trusted
+    with pytest.raises(ValueError, match="two frames"):
+        estimate_motion(clean[0], clean[1][..., :-2])
+
+
+def test_evaluate_temporal_ranks_a_flickering_clip_above_a_steady_one(tmp_path, photo, capsys):
+    frames, _ = pan_and_zoom(photo, frames=5, noise=0.0)
+    generator = torch.Generator().manual_seed(0)
+    versions = {
+        "source": frames,
+        "steady": [f * 0.8 for f in frames],  # a fixed restyling moves with the scene
+        "flickering": [(f + 0.05 * torch.randn(f.shape, generator=generator)).clamp(0, 1) for f in frames],
+    }
+    for name, clip in versions.items():
+        for index, frame in enumerate(clip):
+            save_image(frame, tmp_path / name / f"frame_{index:03d}.png")
+    measured = {}
+    for name in ("steady", "flickering"):
+        args = ["evaluate", "--temporal", str(tmp_path / name), "--content", str(tmp_path / "source"), "--json"]
+        assert main(args) == 0
+        measured[name] = json.loads(capsys.readouterr().out)
+    assert measured["steady"]["frames"] == 5
+    assert measured["flickering"]["flicker"] > 5 * measured["steady"]["flicker"]
+    short = [
+        "evaluate",
+        "--temporal",
+        str(tmp_path / "steady"),
+        "--content",
+        str(tmp_path / "source" / "frame_000.png"),
+    ]
+    assert main(short) == 2
