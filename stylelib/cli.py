@@ -326,6 +326,9 @@ def run_evaluate(args: argparse.Namespace) -> None:
         print(evaluation.format_table(result))
 
 
+SWEEP_BASE_OPTIONS = {"size": int, "steps": int, "batch_size": int, "warmup_steps": int, "seed": int, "precision": str}
+
+
 def _add_sweep(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "sweep",
@@ -342,7 +345,7 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--config", type=Path, help="a config.json with the base recipe")
     parser.add_argument("--style", action="append", help="style image, folder or bundled name")
-    for name, kind in (("size", int), ("steps", int), ("batch_size", int), ("warmup_steps", int), ("seed", int)):
+    for name, kind in SWEEP_BASE_OPTIONS.items():
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=f"base {name} for every run")
     parser.add_argument("--eval-size", type=int, default=256, help="long side in px of the held-out photos")
     parser.add_argument(
@@ -355,7 +358,7 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
 def run_sweep(args: argparse.Namespace) -> None:
     """Run `sweep` and print one line per run."""
     base = train.TrainConfig.load(args.config) if args.config else train.TrainConfig()
-    for name in ("size", "steps", "batch_size", "warmup_steps", "seed"):
+    for name in SWEEP_BASE_OPTIONS:
         if getattr(args, name) is not None:
             setattr(base, name, getattr(args, name))
     if args.style:

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 from stylelib.cli import main
 from stylelib.sweep import CHANCE_D_LOSS, collect_runs, diagnose, expand_grid, parse_vary, run_name
@@ -38,6 +39,7 @@ def test_diagnose_names_each_failure_from_measurements():
     assert diagnose(d_wins, _evaluation()) == ["discriminator wins"]
     assert diagnose(d_wins, _evaluation(), "hinge") == ["discriminator wins"]
     assert diagnose(balanced, {**_evaluation(), "content_retrieval": 1 / 6}) == ["mode collapse"]
+    assert diagnose(balanced, {**_evaluation(), "content_retrieval": 0.5}) == []  # a strong style, not a collapse
     assert diagnose(balanced, _evaluation(colour_shift=0.3, colour_shift_to_painting=0.3)) == ["colour shift"]
     towards_painting = _evaluation(colour_shift=0.3, colour_shift_to_painting=0.05)
     assert diagnose(balanced, towards_painting) == []
@@ -46,11 +48,18 @@ def test_diagnose_names_each_failure_from_measurements():
 
 
 @pytest.mark.slow
-def test_sweep_cli_trains_each_point_once_collects_metrics_and_parallel_jobs_agree(tmp_path, capsys):
+def test_sweep_cli_trains_each_point_once_collects_metrics_and_parallel_jobs_agree(tmp_path, capsys, monkeypatch):
+    threads = torch.get_num_threads()
     grid = ["--vary", "style_weight=0.5,2", "--style", "woodcut", "--size", "32"]
     grid += ["--steps", "2", "--warmup-steps", "1", "--batch-size", "1", "--eval-size", "48", "--quiet"]
+    grid += ["--precision", "fp32"]  # the same on every CPU
     one = tmp_path / "one"
-    assert main(["sweep", "--out", str(one), *grid]) == 0
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    torch.set_num_threads(1)  # as each of the two jobs below: float sums depend on the thread count
+    try:
+        assert main(["sweep", "--out", str(one), *grid]) == 0
+    finally:
+        torch.set_num_threads(threads)
     table = capsys.readouterr().out
     assert "style_weight=0.5" in table and "style_weight=2" in table
     runs = collect_runs(one)
