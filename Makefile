@@ -64,6 +64,7 @@ bench: $(STAMP) .venv-bench/.installed
 	$(BIN)/python benchmarks/painting_quality.py --quiet
 	$(BIN)/python benchmarks/tradeoff.py --quiet
 	$(BIN)/python benchmarks/multi_style.py --quiet
+	$(BIN)/python benchmarks/flicker.py --quiet
 
 # The CUDA tests and GPU measurements (benchmarks/gpu_check.py); DEVICE=cpu runs its tiny CPU form.
 # On a GPU machine whose Python already has torch (no network to build .venv): make gpu-check GPU_PYTHON=python3

@@ -150,8 +150,8 @@ def diagnose(log: Sequence[Mapping[str, float]], evaluation: Mapping, adversaria
     tail = adversarial[-max(1, len(adversarial) // 4) :]
     if tail and sum(r["d_loss"] for r in tail) / len(tail) < 0.25 * CHANCE_D_LOSS[adversarial_loss]:
         found.append("discriminator wins")  # last quarter's D loss under a quarter of chance level
-    if evaluation["content_retrieval"] <= 0.5:
-        found.append("mode collapse")  # half the outputs or more no longer identify their own photo (chance: 1/6)
+    if evaluation["content_retrieval"] <= 1 / 3:
+        found.append("mode collapse")  # at most two of six outputs still identify their own photo (chance: one)
     scores = evaluation["scores"]
     moved = _mean(scores, "colour_shift") > 0.1  # YCbCr mean and std, in [0, 1] units
     if moved and _mean(scores, "colour_shift_to_painting") > _mean(scores, "painting_colour_shift"):

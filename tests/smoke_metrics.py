@@ -68,8 +68,29 @@ def _check_06(metrics):
 
 def _check_07(metrics):
     assert "baseline" in metrics["sweep"] and len(metrics["sweep"]) == 9
-    assert set(metrics["papermill"]) == {"swirls", "woodcut"}
+    assert set(metrics["papermill"]) == {"picabia"}
     assert all(isinstance(f["diagnoses"], list) for f in metrics["failures"].values())
+
+
+def _check_08(metrics):
+    styles = ["hokusai", "picabia", "matisse"]
+    assert list(metrics["style_distances"]) == styles and all(
+        list(d) == styles for d in metrics["style_distances"].values()
+    )
+    assert metrics["redraw_ms"] > 0 and len(metrics["between"]) == 5
+    assert set(metrics["regions"]) == {"Gatys", "generator"}
+
+
+def _check_09(metrics):
+    scores = metrics["scores"]
+    assert len(scores) == 3 and all(s["flicker"] >= 0 for s in scores.values())
+    assert metrics["video"]["frames"] == 4 and 0 <= metrics["video"]["trusted"] <= 1
+
+
+def _check_10(metrics):
+    assert len(metrics["styles"]) == 9 and all(0 < s["style_ratio"] for s in metrics["styles"].values())
+    assert all(-1 <= c["rho"] <= 1 for c in metrics["correlations"].values()) and len(metrics["correlations"]) == 6
+    assert list(metrics["zoom"]) == ["0.5", "1", "2"]
 
 
 CHECKS = {
@@ -80,4 +101,7 @@ CHECKS = {
     "05": _check_05,
     "06": _check_06,
     "07": _check_07,
+    "08": _check_08,
+    "09": _check_09,
+    "10": _check_10,
 }

@@ -34,9 +34,6 @@ DEBRIS = {
     "a machine path": re.compile(r"(/home/|/root/|/tmp/|/work/|site-packages|/Users/|[A-Z]:\\\\Users)"),
     "a warning": re.compile(r"\w+Warning\b|WARNING \|"),
 }
-# Committed before these rules; their canonical re-runs with clean outputs are pending.
-RERUN_PENDING = {"05_adversarial_training", "06_evaluation", "07_hyperparameter_sweeps"}
-PENDING = pytest.mark.xfail(strict=True, reason="its canonical re-run is pending")
 
 
 def debris_in(notebook: nbformat.NotebookNode) -> list[str]:
@@ -68,11 +65,7 @@ def test_debris_rules_catch_each_kind():
     assert debris_in(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[clean])])) == []
 
 
-@pytest.mark.parametrize(
-    "path",
-    [pytest.param(p, marks=PENDING) if p.stem in RERUN_PENDING else p for p in NOTEBOOKS],
-    ids=lambda p: p.stem,
-)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_committed_outputs_are_free_of_debris(path):
     found = debris_in(nbformat.read(path, as_version=4))
     assert not found, f"{path.name}: " + "; ".join(found)
@@ -105,3 +98,8 @@ def test_the_canonical_failure_runs_are_diagnosed_as_intended():
     assert set(failures) == {"discriminator wins", "mode collapse", "colour shift"}
     for intended, result in failures.items():
         assert intended in result["diagnoses"], f"the {intended!r} run was diagnosed as {result['diagnoses']}"
+
+
+def test_the_committed_notebooks_stay_small_enough_to_clone_quickly():
+    total = sum(path.stat().st_size for path in NOTEBOOKS)
+    assert total < 10e6, f"the notebooks weigh {total / 1e6:.1f} MB: show photographs as JPEG (viz.show_images)"
