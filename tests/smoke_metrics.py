@@ -89,8 +89,9 @@ def _check_09(metrics):
 
 def _check_10(metrics):
     assert len(metrics["styles"]) == 9 and all(0 < s["style_ratio"] for s in metrics["styles"].values())
-    assert all(-1 <= c["rho"] <= 1 for c in metrics["correlations"].values()) and len(metrics["correlations"]) == 6
-    assert list(metrics["zoom"]) == ["0.5", "1", "2"]
+    correlations = metrics["correlations"].values()
+    assert len(correlations) == 6 and all(set(c) == {"chelsea", "grace_hopper"} for c in correlations)
+    assert list(metrics["zoom"]) == ["1", "2", "4"]
 
 
 CHECKS = {
