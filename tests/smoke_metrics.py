@@ -78,7 +78,9 @@ def _check_08(metrics):
         list(d) == styles for d in metrics["style_distances"].values()
     )
     assert metrics["redraw_ms"] > 0 and len(metrics["between"]) == 5
-    assert set(metrics["regions"]) == {"Gatys", "generator"}
+    masks = [f"{method}, {mask}" for mask in ("halves", "auto:2") for method in ("Gatys", "generator")]
+    assert sorted(metrics["regions"]) == sorted(masks)
+    assert all(len(d) == 4 and min(d.values()) > 0 for d in metrics["regions"].values())
 
 
 def _check_09(metrics):
