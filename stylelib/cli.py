@@ -169,6 +169,11 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         "--multi-style", action="store_true", help="one network for all the --style paintings instead of one blend"
     )
     parser.add_argument(
+        "--preserve-color",
+        action="store_true",
+        help="paint the paintings' luminance only: the generator's outputs keep each photo's colours",
+    )
+    parser.add_argument(
         "--extend",
         type=Path,
         help="a multi-style run: add the --style paintings to it, training only their norm parameters",
@@ -213,6 +218,7 @@ def _train(args: argparse.Namespace) -> None:
         changed = [f"--{name.replace('_', '-')}" for name in args.config_fields if getattr(args, name) is not None]
         changed = [flag for flag in changed if flag not in ("--steps", "--device")]
         given = (("--style", args.style), ("--config", args.config), ("--multi-style", args.multi_style))
+        given += (("--preserve-color", args.preserve_color),)
         changed += [flag for flag, value in (*given, ("--extend", args.extend)) if value]
         if changed:
             raise ValueError(
@@ -241,8 +247,11 @@ def _train(args: argparse.Namespace) -> None:
 def _new_config(args: argparse.Namespace) -> train.TrainConfig:
     """A new run's config: --extend's run config, else --config, else the defaults; then the flags given."""
     if args.extend is not None:
-        if not args.style or args.config or args.multi_style:
-            raise ValueError("--extend RUN adds --style paintings to RUN's styles: give --style, not --config")
+        if not args.style or args.config or args.multi_style or args.preserve_color:
+            raise ValueError(
+                "--extend RUN adds --style paintings to RUN's styles: give --style, not --config, --multi-style or "
+                "--preserve-color (RUN's config sets them)"
+            )
         config = train.TrainConfig.load(args.extend / "config.json")
         config.styles = [*config.styles, *args.style]
         config.extend, config.warmup_steps, config.steps = str(args.extend), 0, train.EXTEND_STEPS
@@ -251,6 +260,7 @@ def _new_config(args: argparse.Namespace) -> train.TrainConfig:
         if args.style:
             config.styles = args.style
         config.multi_style = config.multi_style or args.multi_style
+        config.preserve_color = config.preserve_color or args.preserve_color
     for name in args.config_fields:
         if getattr(args, name) is not None:
             setattr(config, name, getattr(args, name))

@@ -204,6 +204,7 @@ def image_grid(images: Sequence[torch.Tensor], columns: int | None = None, paddi
 
 # ITU-R BT.601 luma weights and the matching YCbCr transform (full range, values in [0, 1]).
 _RGB_TO_YCBCR = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+LUMA_WEIGHTS = _RGB_TO_YCBCR[0]  # Y = 0.299 R + 0.587 G + 0.114 B; the weights sum to 1 and Cb's and Cr's to 0
 
 
 def rgb_to_ycbcr(image: torch.Tensor) -> torch.Tensor:
@@ -219,6 +220,11 @@ def ycbcr_to_rgb(image: torch.Tensor) -> torch.Tensor:
 def luminance(image: torch.Tensor) -> torch.Tensor:
     """BT.601 luma [B,1,H,W] of RGB images in [0, 1]."""
     return rgb_to_ycbcr(image)[:, :1]
+
+
+def grey(image: torch.Tensor) -> torch.Tensor:
+    """RGB images [B,3,H,W] as grey RGB images: their luminance in all three channels."""
+    return luminance(image).expand(-1, 3, -1, -1)
 
 
 def with_chroma(luma: torch.Tensor, colour_source: torch.Tensor) -> torch.Tensor:

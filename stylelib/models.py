@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .images import LUMA_WEIGHTS
+
 GENERATOR_CONFIGS = {
     "default": {"width": 24, "blocks": 5, "separable": False},
     "lite": {"width": 16, "blocks": 4, "separable": True},
@@ -189,10 +191,13 @@ class ResidualBlock(nn.Module):
 class Generator(nn.Module):
     """Image-to-image network: RGB [B,3,H,W] in [0, 1] in, same size out, any H and W.
 
-    With styles > 1 it paints any of its styles or a mix of them (`style` in forward).
+    With styles > 1 it paints any of its styles or a mix of them (`style` in forward). With
+    photo_chroma it paints the luminance only: its output takes the input photo's chroma (Cb, Cr).
     """
 
-    def __init__(self, width: int = 24, blocks: int = 5, separable: bool = False, styles: int = 1) -> None:
+    def __init__(
+        self, width: int = 24, blocks: int = 5, separable: bool = False, styles: int = 1, photo_chroma: bool = False
+    ) -> None:
         super().__init__()
         if width < 4 or blocks < 0 or styles < 1:
             raise ValueError(
@@ -200,7 +205,11 @@ class Generator(nn.Module):
                 f"{blocks}, {styles}"
             )
         self.settings = {"width": width, "blocks": blocks, "separable": separable, "styles": styles}
+        if photo_chroma:  # only when set, so the settings of earlier checkpoints still match
+            self.settings["photo_chroma"] = True
         self.styles = styles
+        self.photo_chroma = photo_chroma
+        self.register_buffer("luma_weights", LUMA_WEIGHTS.view(1, 3, 1, 1).clone(), persistent=False)
         self.encoder = nn.Sequential(
             _conv_norm_relu(3, width, 9, styles),
             _conv_norm_relu(width, 2 * width, 3, styles, stride=2),
@@ -215,11 +224,11 @@ class Generator(nn.Module):
         self.register_load_state_dict_pre_hook(_rename_legacy_decoder_keys)
 
     @classmethod
-    def from_name(cls, name: str, styles: int = 1) -> Generator:
+    def from_name(cls, name: str, styles: int = 1, photo_chroma: bool = False) -> Generator:
         """A generator in a named configuration: 'default' or 'lite'."""
         if name not in GENERATOR_CONFIGS:
             raise ValueError(f"unknown generator {name!r}: use one of {', '.join(GENERATOR_CONFIGS)}")
-        return cls(**GENERATOR_CONFIGS[name], styles=styles)
+        return cls(**GENERATOR_CONFIGS[name], styles=styles, photo_chroma=photo_chroma)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """Stylise; pads H and W up to a multiple of 4 (reflection) and crops back.
@@ -232,7 +241,15 @@ class Generator(nn.Module):
         pad_h, pad_w = (4 - height % 4) % 4, (4 - width % 4) % 4
         x = F.pad(image, [0, pad_w, 0, pad_h], mode="reflect") if pad_h > 0 or pad_w > 0 else image
         x = self.decoder(self.residuals(self.encoder(x)))
-        return torch.sigmoid(x[..., :height, :width])
+        output = torch.sigmoid(x[..., :height, :width])
+        if not self.photo_chroma:
+            return output
+        # The photo shifted by the luminance difference: adding the same amount to R, G and B moves Y by
+        # that amount and leaves Cb and Cr alone (their weights sum to 0), so this is the output's Y with
+        # the photo's Cb and Cr.
+        luma = self.luma_weights.to(output.dtype)
+        shift = (output * luma).sum(1, keepdim=True) - (image.to(output.dtype) * luma).sum(1, keepdim=True)
+        return (image.to(output.dtype) + shift).clamp(0.0, 1.0)
 
     def set_style(self, style: torch.Tensor | list[float] | None) -> torch.Tensor:
         """Choose what a multi-style generator paints from now on; returns the previous mix (to restore it).

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from .features import STYLE_LAYERS, VGG19Features
 from .images import (
     ImageSource,
+    grey,
     load_image,
     luminance,
     resize,
@@ -257,7 +258,7 @@ def stylize_gatys(
     if preserve_color:
         photo_gray = luminance(photo)
         style_images = [_match_luminance(luminance(s), photo_gray).expand(-1, 3, -1, -1) for s in style_images]
-        photo = photo_gray.expand(-1, 3, -1, -1)
+        photo = grey(photo)
 
     schedule = _scale_schedule(*photo.shape[-2:], max_side, scales, steps)
     generator = torch.Generator().manual_seed(seed)

@@ -10,7 +10,9 @@ more of the photo, above 1 paints more of the painting.
 Several styles are blended into one by default; with `multi_style` one network learns each of them
 (conditional instance norm): step k trains style k mod S, with that painting's Gram targets and
 crops and D's verdicts for it. `extend` adds styles to a trained multi-style network by training only
-the new styles' norm parameters.
+the new styles' norm parameters. With `preserve_color` the generator paints luminance only and
+keeps each photo's chroma (Gatys et al. 2017's luminance-only transfer, trained): the content, style
+and adversarial terms see grey images, the Gram targets and D's real crops are the paintings' grey.
 It starts with `warmup_steps` of reconstruction only (content + pixel L1), so the generator
 begins as a near-identity map and the style is added onto a photo rather than onto noise.
 """
@@ -37,7 +39,7 @@ from . import distributed
 from .data import HELD_OUT_PHOTOS, TRAIN_PHOTOS, load_photo, load_style_groups, resolve_image
 from .datasets import RandomCrops, StyleCycle, crop_loader, find_images, warn_skipped
 from .features import STYLE_LAYERS, VGG19Features
-from .images import image_grid, resize_long_side, save_image
+from .images import grey, image_grid, resize_long_side, save_image
 from .losses import (
     ADVERSARIAL_LOSSES,
     discriminator_loss,
@@ -101,6 +103,7 @@ class TrainConfig:
     style_strength: float = 1.0  # scales the style and adversarial weights together: <1 more photo, >1 more painting
     tv_weight: float = 0.0
     temporal_weight: float = 0.0  # video stability: G(T(x) + noise) ~ T(G(x)) for small random shifts and zooms
+    preserve_color: bool = False  # paint the painting's luminance only: outputs keep the photo's colours
     adversarial_loss: str = "lsgan"  # "lsgan", "hinge" or "nonsaturating"
     r1_weight: float = 0.0  # R1 gradient penalty on real images
     d_width: int = 32
@@ -234,7 +237,8 @@ class Trainer:
         device = self.runtime.device
         groups = _style_groups(config.styles, config.style_weights, config.style_size, config.multi_style)
         self.style_count = len(groups) if config.multi_style else 1
-        self.generator = Generator.from_name(config.generator, self.style_count)
+        self.generator = Generator.from_name(config.generator, self.style_count, photo_chroma=config.preserve_color)
+        self._seen = grey if config.preserve_color else _unchanged  # what the losses and D look at
         self.trained_styles = range(self.style_count)  # the styles whose steps this run trains
         if config.extend is not None:
             self.trained_styles = _extend_generator(self.generator, config.extend)
@@ -297,7 +301,7 @@ class Trainer:
         # fp32 and outside autocast: fp16 Gram matrices of a large painting overflow.
         with torch.no_grad():
             grams = [
-                {layer: gram_matrix(self.extractor(self._on_device(p))[layer]) for layer in STYLE_LAYERS}
+                {layer: gram_matrix(self.extractor(self._seen(self._on_device(p)))[layer]) for layer in STYLE_LAYERS}
                 for p in paintings
             ]
         return relative_style_targets(grams, blend)
@@ -341,9 +345,9 @@ class Trainer:
     def _generator_losses(self, photos: torch.Tensor, output: torch.Tensor, warmup: bool) -> dict[str, torch.Tensor]:
         config = self.config
         with self.runtime.autocast():
-            features = self.extractor(output)
+            features = self.extractor(self._seen(output))
             with torch.no_grad():
-                targets = self.extractor(photos, layers=config.content_layers)
+                targets = self.extractor(self._seen(photos), layers=config.content_layers)
         content = self._content_loss(features, targets)
         terms = {"content": content}
         if warmup:
@@ -357,7 +361,7 @@ class Trainer:
             # D's own weights get no gradient here (they are frozen for this pass, so DDP sees nothing).
             self.discriminator.requires_grad_(False)
             with self.runtime.autocast():
-                logits = self.discriminator(output, self.step_style())
+                logits = self.discriminator(self._seen(output), self.step_style())
                 terms["adversarial"] = generator_adversarial_loss(logits, config.adversarial_loss)
             self.discriminator.requires_grad_(True)
             stylised = stylised + config.adversarial_weight * terms["adversarial"]
@@ -414,7 +418,7 @@ class Trainer:
                 output, perturbed_output = self._train_generator(torch.cat([photos, perturbed[0]])).chunk(2)
         terms: dict[str, torch.Tensor] = {}
         if self.discriminator is not None and not warmup:
-            terms.update(self._discriminator_step(paintings, output.detach()))
+            terms.update(self._discriminator_step(self._seen(paintings), self._seen(output.detach())))
         generator_terms = self._generator_losses(photos, output, warmup)
         if perturbed is not None:
             temporal = temporal_consistency_loss(perturbed_output, output, perturbed[1])
@@ -577,6 +581,10 @@ class Trainer:
         restore_random_states(state["rng"])
         if self.process.is_main:
             _truncate_log(self.run_dir / METRICS, self.step)
+
+
+def _unchanged(images: torch.Tensor) -> torch.Tensor:
+    return images
 
 
 def _process_runtime(config: TrainConfig, process: distributed.ProcessInfo) -> Runtime:

@@ -93,7 +93,8 @@ def _check_10(metrics):
     assert len(metrics["styles"]) == 9 and all(0 < s["style_ratio"] for s in metrics["styles"].values())
     correlations = metrics["correlations"].values()
     assert len(correlations) == 6 and all(set(c) == {"chelsea", "grace_hopper"} for c in correlations)
-    assert list(metrics["zoom"]) == ["1", "2", "4"]
+    assert all(set(by_photo) == {"rho", "p"} for c in correlations for by_photo in c.values())
+    assert len(metrics["zoom"]) == 2 * 3 * 2 and all(z["texture_scale"] > 0 for z in metrics["zoom"].values())
 
 
 CHECKS = {

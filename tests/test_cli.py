@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from stylelib.cli import main
-from stylelib.images import load_image, save_image
+from stylelib.images import load_image, rgb_to_ycbcr, save_image
 from stylelib.inference import compile_generator, export_generator, fix_style, load_exported, load_generator
 from stylelib.models import Generator
 from stylelib.runtime import make_runtime
@@ -178,3 +178,19 @@ def test_a_multi_style_run_stylises_each_style_a_mix_and_regions_and_exports_a_m
     )
     assert load_generator(extended).styles == 3
     assert TrainConfig.load(extended / CONFIG).styles == ["woodcut", "swirls", "pointillism"]
+
+
+def test_train_preserve_color_gives_a_generator_that_keeps_the_photos_colours(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _train_tiny(run, "--preserve-color") == 0 and TrainConfig.load(run / CONFIG).preserve_color
+    save_image(load_image("data/paintings/picabia_udnie.jpg", max_side=48), tmp_path / "photo.png")
+    photo = load_image(tmp_path / "photo.png")
+    out = tmp_path / "kept.png"
+    stylize = ["stylize", "--checkpoint", str(run), "--content", str(tmp_path / "photo.png"), "--size", "48"]
+    assert main([*stylize, "--out", str(out)]) == 0
+    kept = load_image(out)
+    inside = ((kept > 0.02) & (kept < 0.98)).all(1, keepdim=True).expand(-1, 2, -1, -1)
+    chroma_error = (rgb_to_ycbcr(kept)[:, 1:] - rgb_to_ycbcr(photo)[:, 1:]).abs().masked_select(inside)
+    assert chroma_error.max() < 4 / 255  # PNG rounding of both images
+    resume = ["train", "--out", str(run), "--resume", "--steps", "4", "--preserve-color", "--quiet"]
+    assert main(resume) == 2 and "--preserve-color" in capsys.readouterr().err

@@ -1,6 +1,8 @@
 import pytest
 import torch
 
+from stylelib.images import luminance, rgb_to_ycbcr, with_chroma
+from stylelib.inference import export_generator, load_exported
 from stylelib.models import (
     ConditionalInstanceNorm2d,
     ConvGeometry,
@@ -207,3 +209,20 @@ def test_a_multi_style_discriminator_gives_one_verdict_map_per_style():
     maps = [discriminator(image, style) for style in range(3)]
     assert [m.shape[1] for m in maps[0]] == [1, 1]
     assert all(not torch.equal(maps[0][0], maps[k][0]) for k in (1, 2))
+
+
+def test_a_photo_chroma_generator_paints_luminance_only_and_exports(tmp_path):
+    keeping = Generator(width=4, blocks=1, photo_chroma=True).eval()
+    plain = Generator(width=4, blocks=1).eval()
+    plain.load_state_dict(keeping.state_dict())  # the same weights: the flag adds no parameters
+    photo = torch.rand(2, 3, 22, 30)
+    with torch.no_grad():
+        kept = keeping(photo)
+        assert torch.allclose(kept, with_chroma(luminance(plain(photo)), photo), atol=1e-5)
+        exported = load_exported(export_generator(keeping, tmp_path / "g.pt"))
+        assert torch.allclose(exported(photo), kept, atol=1e-6)
+    unclipped = ((kept > 0.01) & (kept < 0.99)).all(1, keepdim=True)
+    chroma_error = (rgb_to_ycbcr(kept)[:, 1:] - rgb_to_ycbcr(photo)[:, 1:]).abs()
+    assert chroma_error.masked_select(unclipped.expand_as(chroma_error)).max() < 1e-5
+    assert (luminance(kept) - luminance(photo)).abs().mean() > 0.01  # the luminance is the network's
+    assert keeping.settings["photo_chroma"] and "photo_chroma" not in plain.settings

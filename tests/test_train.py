@@ -11,7 +11,9 @@ import torch
 from PIL import Image
 
 from stylelib.distributed import ProcessInfo
-from stylelib.images import image_grid
+from stylelib.features import STYLE_LAYERS
+from stylelib.images import grey, image_grid, rgb_to_ycbcr
+from stylelib.losses import gram_matrix, relative_style_targets
 from stylelib.train import (
     CHECKPOINT,
     CONFIG,
@@ -19,6 +21,7 @@ from stylelib.train import (
     TrainConfig,
     Trainer,
     TrainingDivergedError,
+    _style_groups,
     learning_rate_factor,
     loader_workers,
 )
@@ -355,3 +358,29 @@ def test_extending_a_run_trains_only_the_new_styles_norm_parameters(tmp_path):
     Trainer(_config(), tmp_path / "one").train(progress=False)
     with pytest.raises(ValueError, match="not a multi-style run"):
         Trainer(_config(styles=["woodcut", "swirls"], multi_style=True, extend=str(tmp_path / "one")), tmp_path / "y")
+
+
+def test_a_preserve_color_run_learns_from_grey_paintings_and_keeps_the_photos_colours(tmp_path, monkeypatch):
+    config = _config(preserve_color=True)
+    trainer = Trainer(config, tmp_path / "run")
+    [(paintings, _)] = _style_groups(config.styles, None, config.style_size, False)
+    painting = paintings[0].contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        grams = {layer: gram_matrix(trainer.extractor(grey(painting))[layer]) for layer in STYLE_LAYERS}
+    expected, _ = relative_style_targets([grams], [1.0])
+    for layer in STYLE_LAYERS:
+        assert torch.allclose(trainer.style_targets[0][0][layer], expected[layer], rtol=1e-4)
+    seen_by_d = []
+    original = trainer._discriminator_step
+    monkeypatch.setattr(
+        trainer, "_discriminator_step", lambda real, fake: seen_by_d.append((real, fake)) or original(real, fake)
+    )
+    trainer.train(progress=False)
+    assert seen_by_d and all(torch.equal(x[:, 0], x[:, 2]) for pair in seen_by_d for x in pair)  # grey, both sides
+    photo = trainer.held_out[0]
+    with torch.no_grad():
+        output = trainer.sampling_generator(photo)
+    inside = ((output > 0.01) & (output < 0.99)).all(1, keepdim=True).expand(-1, 2, -1, -1)
+    chroma_error = (rgb_to_ycbcr(output)[:, 1:] - rgb_to_ycbcr(photo)[:, 1:]).abs().masked_select(inside)
+    assert chroma_error.max() < 1e-4
+    assert torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)["generator_settings"]["photo_chroma"]
