@@ -32,8 +32,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-", suffix=target.suffix)
     os.close(handle)
+    # mkstemp makes the file private (0600); give it the permissions the target has, or a new file would get.
+    mode = target.stat().st_mode & 0o777 if target.exists() else _new_file_mode()
     try:
         write(temporary)
+        os.chmod(temporary, mode)
         with open(temporary, "rb+") as written:
             os.fsync(written.fileno())
         os.replace(temporary, target)
@@ -41,6 +44,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return target
+
+
+def _new_file_mode() -> int:
+    """The permissions open() gives a new file in this process: 0666 less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def random_states() -> dict:

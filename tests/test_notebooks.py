@@ -103,3 +103,66 @@ def test_the_canonical_failure_runs_are_diagnosed_as_intended():
 def test_the_committed_notebooks_stay_small_enough_to_clone_quickly():
     total = sum(path.stat().st_size for path in NOTEBOOKS)
     assert total < 10e6, f"the notebooks weigh {total / 1e6:.1f} MB: show photographs as JPEG (viz.show_images)"
+
+
+INSTALLER_END = "    sys.path.insert(0, str(checkout))  # this kernel started before the install\n"
+
+
+def installer_source(path: Path) -> str:
+    """The install-if-missing lines that open a notebook's first code cell."""
+    first = next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+    assert INSTALLER_END in first.source + "\n", (
+        f"{path.name}: its first code cell must install the workbook if missing"
+    )
+    return first.source[: (first.source + "\n").index(INSTALLER_END) + len(INSTALLER_END)]
+
+
+def test_every_notebook_opens_with_the_same_installer():
+    assert len({installer_source(path) for path in NOTEBOOKS}) == 1
+
+
+@pytest.fixture
+def run_installer(monkeypatch):
+    """Runs the installer as if stylelib were missing; returns the commands it would have run."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "stylelib" else real_find_spec(name, *a)
+    )
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delenv("STYLELIB_GIT", raising=False)
+    commands = []
+    monkeypatch.setattr(subprocess, "run", lambda command, check: commands.append(command))
+
+    def run(cwd: Path) -> list[list[str]]:
+        monkeypatch.chdir(cwd)
+        exec(installer_source(NOTEBOOKS[0]), {})
+        return commands
+
+    return run
+
+
+def test_the_installer_installs_the_checkout_the_notebook_sits_in(run_installer, tmp_path):
+    import sys
+
+    (tmp_path / "workbook" / "stylelib").mkdir(parents=True)
+    (tmp_path / "workbook" / "stylelib" / "__init__.py").write_text("")
+    (tmp_path / "workbook" / "notebooks").mkdir()
+    checkout = str((tmp_path / "workbook").resolve())
+    assert run_installer(tmp_path / "workbook" / "notebooks") == [
+        [sys.executable, "-m", "pip", "install", "--quiet", "-e", checkout]
+    ]
+    assert sys.path[0] == checkout
+
+
+def test_the_installer_clones_from_stylelib_git_or_says_how(run_installer, tmp_path, monkeypatch):
+    with pytest.raises(ModuleNotFoundError, match="STYLELIB_GIT"):
+        run_installer(tmp_path)
+    monkeypatch.setenv("STYLELIB_GIT", "https://example.org/workbook.git")
+    clone = str(tmp_path.resolve() / "stylelib-workbook")
+    commands = run_installer(tmp_path)
+    assert commands[0] == ["git", "clone", "--depth", "1", "https://example.org/workbook.git", clone]
+    assert commands[1][-2:] == ["-e", clone]

@@ -1,4 +1,5 @@
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,3 +35,15 @@ def test_atomic_write_leaves_nothing_behind_when_the_writer_fails(tmp_path):
     with pytest.raises(RuntimeError):
         atomic_write(target, fail)
     assert target.read_text() == "kept" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_atomic_write_gives_a_new_file_the_usual_permissions_and_keeps_an_existing_files(tmp_path):
+    plain = tmp_path / "plain.txt"
+    plain.write_text("made by open()")
+    new = atomic_write(tmp_path / "new.txt", lambda temporary: Path(temporary).write_text("new"))
+    assert new.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    shared = tmp_path / "shared.txt"
+    shared.write_text("old")
+    shared.chmod(0o640)
+    atomic_write(shared, lambda temporary: Path(temporary).write_text("new"))
+    assert shared.stat().st_mode & 0o777 == 0o640 and shared.read_text() == "new"
