@@ -81,6 +81,10 @@ def _check_08(metrics):
     masks = [f"{method}, {mask}" for mask in ("halves", "auto:2") for method in ("Gatys", "generator")]
     assert sorted(metrics["regions"]) == sorted(masks)
     assert all(len(d) == 4 and min(d.values()) > 0 for d in metrics["regions"].values())
+    methods = ("trained in colour", "trained in colour, chroma put back", "trained on luminance")
+    rows = metrics["colour_training"]
+    assert sorted(rows) == sorted(f"{m}, {photo}" for m in methods for photo in ("chelsea", "grace_hopper"))
+    assert all(r["colour_shift"] >= 0 and r["grey_style_ratio"] > 0 for r in rows.values())
 
 
 def _check_09(metrics):
