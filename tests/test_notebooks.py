@@ -5,6 +5,7 @@ The notebooks themselves run once per test run, under nbval (`make notebooks`), 
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -126,7 +127,6 @@ def run_installer(monkeypatch):
     """Runs the installer as if stylelib were missing; returns the commands it would have run."""
     import importlib.util
     import subprocess
-    import sys
 
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(
@@ -146,8 +146,6 @@ def run_installer(monkeypatch):
 
 
 def test_the_installer_installs_the_checkout_the_notebook_sits_in(run_installer, tmp_path):
-    import sys
-
     (tmp_path / "workbook" / "stylelib").mkdir(parents=True)
     (tmp_path / "workbook" / "stylelib" / "__init__.py").write_text("")
     (tmp_path / "workbook" / "notebooks").mkdir()
@@ -162,7 +160,11 @@ def test_the_installer_clones_from_stylelib_git_or_says_how(run_installer, tmp_p
     with pytest.raises(ModuleNotFoundError, match="STYLELIB_GIT"):
         run_installer(tmp_path)
     monkeypatch.setenv("STYLELIB_GIT", "https://example.org/workbook.git")
-    clone = str(tmp_path.resolve() / "stylelib-workbook")
+    clone = tmp_path.resolve() / "stylelib-workbook"
     commands = run_installer(tmp_path)
-    assert commands[0] == ["git", "clone", "--depth", "1", "https://example.org/workbook.git", clone]
-    assert commands[1][-2:] == ["-e", clone]
+    assert commands[0] == ["git", "clone", "--depth", "1", "https://example.org/workbook.git", str(clone)]
+    assert commands[1][-2:] == ["-e", str(clone)] and len(commands) == 2
+    (clone / "stylelib").mkdir(parents=True)  # what the clone made; a second kernel installs it without cloning again
+    (clone / "stylelib" / "__init__.py").write_text("")
+    commands.clear()
+    assert run_installer(tmp_path) == [[sys.executable, "-m", "pip", "install", "--quiet", "-e", str(clone)]]
