@@ -32,7 +32,7 @@ from generator_speed import cpu_name, run_peer
 from painting_quality import EVAL_SIZE, gatys_output
 from painting_quality import RUNS as QUALITY_RUNS
 
-from stylelib.data import HELD_OUT_PHOTOS, load_painting, load_photo, painting_path
+from stylelib.data import HELD_OUT_PHOTOS, PAINTING_FILES, load_painting, load_photo, painting_path
 from stylelib.images import image_grid, load_image, resize, save_image
 from stylelib.inference import load_generator, stylize_image
 from stylelib.metrics import StyleContentMeter, score_transfer
@@ -150,7 +150,7 @@ def plot(results: dict, path: Path) -> None:
         axis.set(title=painting, xlabel="style ratio (lower = more of the painting)", ylabel="content distance")
         axis.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    figure.suptitle("Style against content at 384 px, mean over two unseen photos (numbers: strength or weight)")
+    figure.suptitle("Style against content at 384 px, mean over two unseen photos\n(numbers: strength or style weight)")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -196,7 +196,13 @@ def write_table(results: dict, machine: str, gatys_steps: int) -> None:
 def main() -> None:
     """Measure every method on every painting and write the table, plot and grid."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--paintings", nargs=2, default=list(PAINTINGS), help="two bundled painting names")
+    parser.add_argument(
+        "--paintings",
+        nargs="+",
+        default=list(PAINTINGS),
+        choices=list(PAINTING_FILES),
+        help="bundled painting names (the benchmark: two)",
+    )
     parser.add_argument("--gatys-steps", type=int, default=DEFAULT_STEPS, help="L-BFGS steps per Gatys image")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args()
