@@ -30,6 +30,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 from generator_speed import cpu_name, run_peer
 from painting_quality import EVAL_SIZE, gatys_output
 from painting_quality import RUNS as QUALITY_RUNS
@@ -89,11 +90,11 @@ def peer_outputs(painting: str, photos: dict, strength: float) -> dict:
 SCORES = ("style_ratio", "content_distance", "ssim")
 
 
-def photo_scores(outputs: dict, photos: dict, painting: str, meter: StyleContentMeter) -> dict:
+def photo_scores(outputs: dict, photos: dict, painting: torch.Tensor, meter: StyleContentMeter) -> dict:
     """Style ratio, content distance and SSIM: the mean over the photos, and per photo under "photos"."""
     per_photo = {}
     for name, photo in photos.items():
-        scores = score_transfer(outputs[name], photo, load_painting(painting), meter).as_dict()
+        scores = score_transfer(outputs[name], photo, painting, meter).as_dict()
         per_photo[name] = {key: float(scores[key]) for key in SCORES}
     means = {key: float(np.mean([scores[key] for scores in per_photo.values()])) for key in SCORES}
     return {**means, "photos": per_photo}
@@ -128,9 +129,10 @@ def measure_painting(painting: str, args: argparse.Namespace, meter: StyleConten
     photos = {name: load_photo(name, max_side=EVAL_SIZE) for name in HELD_OUT_PHOTOS}
     points: dict[str, list[dict]] = {}
     pictures: dict[str, dict] = {"photo": photos}
+    style = load_painting(painting)  # read once: every point is scored against it
     for method, setting, outputs, extra in method_outputs(painting, photos, args):
         points.setdefault(method, []).append(
-            {"setting": setting, **photo_scores(outputs, photos, painting, meter), **extra}
+            {"setting": setting, **photo_scores(outputs, photos, style, meter), **extra}
         )
         if setting == PICTURED[method]:
             pictures[method] = outputs
