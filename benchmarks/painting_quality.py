@@ -13,7 +13,7 @@ collapse.
 `--set field=value` changes the recipe (any TrainConfig field) to measure one ablation; results
 are kept per tag, so ablations accumulate in one table. Runs live in runs/painting_quality/<tag>/
 and finished ones are reused. Writes benchmarks/results/painting_quality.{json,md} and, per tag,
-a picture grid painting_quality_<tag>.png (photo, painting, outputs).
+a picture grid painting_quality_<tag>.jpg (photo, painting, outputs).
 """
 
 from __future__ import annotations
@@ -27,10 +27,14 @@ import torch
 from generator_speed import cpu_name
 
 from stylelib.data import HELD_OUT_PHOTOS, PAINTING_FILES, load_painting, load_photo
+from stylelib.features import STYLE_LAYERS
 from stylelib.images import image_grid, load_image, save_image
 from stylelib.inference import load_generator, stylize_image
+from stylelib.metrics import StyleContentMeter
+from stylelib.models import Generator
 from stylelib.nst import DEFAULT_STYLE_WEIGHT, stylize_gatys
 from stylelib.runtime import cpu_bf16_speedup, cpu_has_bf16_matmul, make_runtime
+from stylelib.storage import CHECKPOINT, load_checkpoint
 from stylelib.sweep import parse_value, train_and_evaluate
 from stylelib.train import TrainConfig
 
@@ -77,6 +81,17 @@ def machine() -> str:
     return f"{cpu_name()}, {torch.get_num_threads()} threads, {bf16}, trained in {make_runtime().precision}"
 
 
+def check_architecture(run_dir: Path, config: TrainConfig) -> None:
+    """Stop when a reused run holds a generator of an earlier architecture than the one its name builds now."""
+    saved = load_checkpoint(run_dir / CHECKPOINT)["generator_settings"]
+    current = Generator.from_name(config.generator).settings
+    if saved != current:
+        raise SystemExit(
+            f"{run_dir} holds an earlier '{config.generator}' generator ({saved}, now {current}): "
+            "move it away and re-run"
+        )
+
+
 def painting_rows(painting: str, result: dict) -> list[dict]:
     """One row per held-out photo: its scores, the run's diagnoses and training time."""
     diagnoses = result.get("diagnoses", [])
@@ -94,6 +109,18 @@ def painting_rows(painting: str, result: dict) -> list[dict]:
             }
         )
     return rows
+
+
+def style_ratio_by_layer(run_dir: Path, painting: str, meter: StyleContentMeter) -> dict[str, dict[str, float]]:
+    """Per held-out photo, each style layer's term of the style ratio (they sum to it): which scales are missing."""
+    generator, style = load_generator(run_dir), load_painting(painting)
+    shares = {}
+    for name in HELD_OUT_PHOTOS:
+        photo = load_photo(name, max_side=EVAL_SIZE)
+        before = sum(meter.style_distances(photo, style).values())
+        after = meter.style_distances(stylize_image(generator, photo), style)
+        shares[name] = {layer: distance / before for layer, distance in after.items()}
+    return shares
 
 
 def gatys_output(
@@ -129,7 +156,8 @@ def write_tables(everything: dict) -> None:
     lines = ["# The training recipe on real paintings", "", __doc__.split("\n\n")[0], ""]
     for tag, entry in everything.items():
         changes = ", ".join(f"{k}={v}" for k, v in entry["changes"].items()) or "none (the defaults)"
-        lines += [f"## {tag}", "", f"Changes to the defaults: {changes}. Machine: {entry['machine']}.", ""]
+        recipe = entry.get("recipe", f"Changes to the defaults: {changes}")  # runs of an earlier recipe say which
+        lines += [f"## {tag}", "", f"{recipe}. Machine: {entry['machine']}.", ""]
         lines += [
             "| painting | photo | style ratio | content distance | SSIM | checkerboard | colour shift | "
             "diagnoses | train min | meets bar |",
@@ -141,8 +169,25 @@ def write_tables(everything: dict) -> None:
                 f"{r['ssim']:.2f} | {r['checkerboard']:.4f} | {r['colour_shift']:.3f} | "
                 f"{', '.join(r['diagnoses']) or '-'} | {r['train_minutes']:.1f} | {'yes' if r['meets_bar'] else 'no'} |"
             )
-        lines.append("")
+        lines += ["", *layer_table(entry["rows"]), ""]
     (RESULTS / "painting_quality.md").write_text("\n".join(lines))
+
+
+def layer_table(rows: list[dict]) -> list[str]:
+    """Markdown rows: each style layer's term of the style ratio, per painting and photo (where recorded)."""
+    recorded = [r for r in rows if "style_ratio_by_layer" in r]
+    if not recorded:
+        return []
+    lines = [
+        "Each style layer's term of the style ratio (its distance over the photo's summed distance; they sum to it):",
+        "",
+        f"| painting | photo | {' | '.join(STYLE_LAYERS)} |",
+        "|---|---|" + "---|" * len(STYLE_LAYERS),
+    ]
+    for r in recorded:
+        terms = " | ".join(f"{r['style_ratio_by_layer'][layer]:.3f}" for layer in STYLE_LAYERS)
+        lines.append(f"| {r['painting']} | {r['photo']} | {terms} |")
+    return lines
 
 
 def main() -> None:
@@ -162,18 +207,20 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "painting_quality.json"
     everything = json.loads(path.read_text()) if path.exists() else {}
-    rows, run_dirs = [], {}
+    rows, run_dirs, meter = [], {}, StyleContentMeter()
     for painting in args.paintings:
         config = dataclasses.replace(TrainConfig(styles=[painting], size=256), **changes)
         run_dirs[painting] = RUNS / args.tag / painting
         result = train_and_evaluate(config, run_dirs[painting], EVAL_SIZE, progress=not args.quiet)
-        rows += painting_rows(painting, result)
+        check_architecture(run_dirs[painting], config)
+        shares = style_ratio_by_layer(run_dirs[painting], painting, meter)
+        rows += [{**row, "style_ratio_by_layer": shares[row["photo"]]} for row in painting_rows(painting, result)]
         for row in rows[-len(HELD_OUT_PHOTOS) :]:
             print(json.dumps(row), flush=True)
     previous = [r for r in everything.get(args.tag, {}).get("rows", []) if r["painting"] not in args.paintings]
     everything[args.tag] = {"changes": changes, "machine": machine(), "rows": previous + rows}
     write_tables(everything)
-    save_image(picture_grid(run_dirs, args.gatys_steps), RESULTS / f"painting_quality_{args.tag}.png", overwrite=True)
+    save_image(picture_grid(run_dirs, args.gatys_steps), RESULTS / f"painting_quality_{args.tag}.jpg", overwrite=True)
     print((RESULTS / "painting_quality.md").read_text())
 
 

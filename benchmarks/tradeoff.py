@@ -32,7 +32,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from generator_speed import cpu_name, run_peer
-from painting_quality import EVAL_SIZE, gatys_output
+from painting_quality import EVAL_SIZE, check_architecture, gatys_output
 from painting_quality import RUNS as QUALITY_RUNS
 
 from stylelib.data import HELD_OUT_PHOTOS, PAINTING_FILES, load_painting, load_photo, painting_path
@@ -69,6 +69,7 @@ def generator_run(painting: str, generator: str, strength: float, progress: bool
     changed = {k for k, v in result["config"].items() if dataclasses.asdict(config)[k] != v and k != "steps"}
     if changed:
         raise SystemExit(f"{run_dir} was trained with other settings ({sorted(changed)}): move it away and re-run")
+    check_architecture(run_dir, config)
     return run_dir, result["train_seconds"]
 
 

@@ -176,7 +176,6 @@ class StyleContentMeter:
         """fp32 features of an image, computed on the extractor's device."""
         return self.extractor(image.float().to(self.device))
 
-    @torch.no_grad()
     def style_distance(
         self, image: torch.Tensor, style: torch.Tensor, relative: bool = True, region: torch.Tensor | None = None
     ) -> float:
@@ -185,14 +184,22 @@ class StyleContentMeter:
         relative=False drops the division (plain Gram distances); the style is resized to the image's area.
         `region` (a soft mask [1,1,H,W]) measures only that part of the image (masked Gram matrices).
         """
+        distances = self.style_distances(image, style, relative, region)
+        return sum(distances.values()) / len(distances)
+
+    @torch.no_grad()
+    def style_distances(
+        self, image: torch.Tensor, style: torch.Tensor, relative: bool = True, region: torch.Tensor | None = None
+    ) -> dict[str, float]:
+        """The terms of style_distance, one per style layer (which scales of the painting are still missing)."""
         style = resize_to_area(style, image.shape[-2] * image.shape[-1])
         fx, fs = self.features(image), self.features(style)
-        total = 0.0
+        distances = {}
         for layer in STYLE_LAYERS:
             gs = gram_matrix(fs[layer])
             gx = gram_matrix(fx[layer]) if region is None else masked_gram_matrix(fx[layer], region.to(self.device))
-            total += ((gx - gs).pow(2).sum() / (gs.pow(2).sum() if relative else 1.0)).item()
-        return total / len(STYLE_LAYERS)
+            distances[layer] = ((gx - gs).pow(2).sum() / (gs.pow(2).sum() if relative else 1.0)).item()
+        return distances
 
     @torch.no_grad()
     def content_distance(self, image: torch.Tensor, photo: torch.Tensor) -> float:

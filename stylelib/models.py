@@ -1,10 +1,11 @@
 """The feed-forward generator and the PatchGAN discriminator.
 
 Generator (after Johnson et al. 2016): a 9x9 stem, two stride-2 downsampling convs, residual
-blocks, two nearest-upsample + 3x3 conv stages (never transposed convs, whose uneven kernel
-overlap prints a checkerboard) and a 9x9 output conv, with instance norm throughout. The
-"lite" configuration narrows it and makes the residual blocks depthwise-separable. Two decoder
-layers compute exactly that function in a cheaper arrangement: UpsampleConv2d and PhaseConv2d.
+blocks (dilated 1, 2, 4, 2, 1 in the default configuration, after Yu & Koltun 2016), two
+nearest-upsample + 3x3 conv stages (never transposed convs, whose uneven kernel overlap prints a
+checkerboard) and a 9x9 output conv, with instance norm throughout. The "lite" configuration
+narrows it and makes the residual blocks depthwise-separable (undilated). Two decoder layers
+compute exactly that function in a cheaper arrangement: UpsampleConv2d and PhaseConv2d.
 A multi-style generator (styles > 1) shares every convolution between its styles and keeps one
 scale and shift per style in each norm layer (conditional instance norm, Dumoulin et al. 2017);
 mixing the styles' scales and shifts, globally or per pixel, mixes the styles.
@@ -15,7 +16,7 @@ one per overlapping patch of the input, so it judges local texture rather than t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -24,8 +25,11 @@ from torch import nn
 
 from .images import LUMA_WEIGHTS
 
+# The default generator's residual blocks are dilated 1, 2, 4, 2, 1: their receptive field at quarter
+# resolution doubles (about 190 instead of 110 px), which removed the dark blotches an undilated
+# generator paints into large flat regions (benchmarks/results/recipe_search.md).
 GENERATOR_CONFIGS = {
-    "default": {"width": 24, "blocks": 5, "separable": False},
+    "default": {"width": 24, "blocks": 5, "separable": False, "dilations": (1, 2, 4, 2, 1)},
     "lite": {"width": 16, "blocks": 4, "separable": True},
 }
 
@@ -54,11 +58,13 @@ class ReflectionPad(nn.Module):
         return torch.cat([x[..., 1 : p + 1, :].flip(-2), x, x[..., -p - 1 : -1, :].flip(-2)], dim=-2)
 
 
-def _conv(in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
+def _conv(
+    in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1, dilation: int = 1
+) -> nn.Sequential:
     """Reflection-padded convolution (reflection avoids dark borders in stylised images)."""
     return nn.Sequential(
-        ReflectionPad(kernel // 2),
-        nn.Conv2d(in_channels, out_channels, kernel, stride=stride, groups=groups),
+        ReflectionPad(dilation * (kernel // 2)),
+        nn.Conv2d(in_channels, out_channels, kernel, stride=stride, groups=groups, dilation=dilation),
     )
 
 
@@ -168,16 +174,20 @@ class PhaseConv2d(nn.Conv2d):
 
 
 class ResidualBlock(nn.Module):
-    """x + conv-norm-relu-conv-norm(x); depthwise 3x3 + pointwise 1x1 convs when separable."""
+    """x + conv-norm-relu-conv-norm(x); depthwise 3x3 + pointwise 1x1 convs when separable.
 
-    def __init__(self, channels: int, separable: bool = False, styles: int = 1) -> None:
+    With dilation d the 3x3 kernels sample every d-th pixel: the same weights see d times as far.
+    """
+
+    def __init__(self, channels: int, separable: bool = False, styles: int = 1, dilation: int = 1) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for index in range(2):
             if separable:
-                layers += [_conv(channels, channels, 3, groups=channels), nn.Conv2d(channels, channels, 1)]
+                depthwise = _conv(channels, channels, 3, groups=channels, dilation=dilation)
+                layers += [depthwise, nn.Conv2d(channels, channels, 1)]
             else:
-                layers.append(_conv(channels, channels, 3))
+                layers.append(_conv(channels, channels, 3, dilation=dilation))
             layers.append(_norm(channels, styles))
             if index == 0:
                 layers.append(nn.ReLU(inplace=True))
@@ -196,17 +206,29 @@ class Generator(nn.Module):
     """
 
     def __init__(
-        self, width: int = 24, blocks: int = 5, separable: bool = False, styles: int = 1, photo_chroma: bool = False
+        self,
+        width: int = 24,
+        blocks: int = 5,
+        separable: bool = False,
+        styles: int = 1,
+        photo_chroma: bool = False,
+        dilations: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
+        dilations = list(dilations) if dilations is not None else [1] * blocks
         if width < 4 or blocks < 0 or styles < 1:
             raise ValueError(
                 f"generator width must be at least 4, blocks non-negative and styles positive, got {width}, "
                 f"{blocks}, {styles}"
             )
+        if len(dilations) != blocks or min(dilations, default=1) < 1:
+            raise ValueError(f"give one dilation of at least 1 per residual block ({blocks}), got {dilations}")
         self.settings = {"width": width, "blocks": blocks, "separable": separable, "styles": styles}
-        if photo_chroma:  # only when set, so the settings of earlier checkpoints still match
+        # Optional keys only when set, so the settings of earlier checkpoints still match.
+        if photo_chroma:
             self.settings["photo_chroma"] = True
+        if any(d > 1 for d in dilations):
+            self.settings["dilations"] = dilations
         self.styles = styles
         self.photo_chroma = photo_chroma
         self.register_buffer("luma_weights", LUMA_WEIGHTS.view(1, 3, 1, 1).clone(), persistent=False)
@@ -215,7 +237,7 @@ class Generator(nn.Module):
             _conv_norm_relu(width, 2 * width, 3, styles, stride=2),
             _conv_norm_relu(2 * width, 4 * width, 3, styles, stride=2),
         )
-        self.residuals = nn.Sequential(*(ResidualBlock(4 * width, separable, styles) for _ in range(blocks)))
+        self.residuals = nn.Sequential(*(ResidualBlock(4 * width, separable, styles, d) for d in dilations))
         self.decoder = nn.Sequential(
             _norm_relu(UpsampleConv2d(4 * width, 2 * width), 2 * width, styles),
             _norm_relu(UpsampleConv2d(2 * width, width), width, styles),

@@ -47,6 +47,10 @@ def test_style_distance_is_the_training_style_loss(photo, meter):
     targets, layer_weights = relative_style_targets([grams], [1.0])
     training_loss = style_loss(photo_features, targets, layer_weights).item()
     assert meter.style_distance(photo, painting) == pytest.approx(training_loss, rel=1e-5)
+    per_layer = meter.style_distances(photo, painting)
+    for layer in STYLE_LAYERS:  # each term is that layer's share of the loss, times the number of layers
+        term = style_loss(photo_features, {layer: targets[layer]}, {layer: layer_weights[layer]}).item()
+        assert per_layer[layer] == pytest.approx(term * len(STYLE_LAYERS), rel=1e-5)
 
 
 def test_ssim_drops_with_noise_and_is_symmetric(photo):

@@ -98,6 +98,27 @@ def test_checkpoint_with_the_plain_decoder_layout_loads_to_the_same_function():
         assert torch.allclose(generator(image), expected, atol=1e-5)
 
 
+def test_default_residual_blocks_are_dilated_and_older_checkpoints_load_undilated():
+    torch.manual_seed(0)
+    default = Generator.from_name("default").eval()
+    convs = [m for m in default.residuals.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [conv.dilation[0] for conv in convs] == [1, 1, 2, 2, 4, 4, 2, 2, 1, 1]
+    assert [conv.padding[0] for conv in convs] == [0] * 10  # the reflection padding before each one does it
+    # A checkpoint from before dilation has no "dilations" in its settings: it rebuilds undilated,
+    # with the same parameter names and shapes, so its weights load and compute what they were trained for.
+    older = Generator(**{k: v for k, v in default.settings.items() if k != "dilations"}).eval()
+    assert all(m.dilation == (1, 1) for m in older.modules() if isinstance(m, torch.nn.Conv2d))
+    older.load_state_dict(default.state_dict())
+    rebuilt = Generator(**default.settings).eval()
+    rebuilt.load_state_dict(default.state_dict())
+    image = torch.rand(1, 3, 48, 64)
+    with torch.no_grad():
+        assert not torch.allclose(older(image), default(image), atol=1e-3)
+        assert torch.equal(rebuilt(image), default(image))
+    with pytest.raises(ValueError, match="one dilation"):
+        Generator(blocks=2, dilations=[1])
+
+
 def test_generator_has_no_transposed_convs_and_lite_is_smaller():
     default, lite = Generator.from_name("default"), Generator.from_name("lite")
     assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in default.modules())

@@ -69,3 +69,20 @@ def test_write_up_lists_every_point_and_draws_the_plot_and_the_picture_grid(tmp_
     tradeoff.picture_grid(results, pictures, tmp_path / "grid.jpg")
     assert Image.open(tmp_path / "tradeoff.png").size[0] > 300
     assert Image.open(tmp_path / "grid.jpg").format == "JPEG"
+
+
+def test_a_reused_run_of_an_earlier_generator_architecture_is_refused(tmp_path):
+    from painting_quality import check_architecture
+
+    from stylelib.models import Generator
+    from stylelib.storage import CHECKPOINT, save_checkpoint
+    from stylelib.train import TrainConfig
+
+    config = TrainConfig(styles=["hokusai"])
+    current = Generator.from_name("default").settings
+    save_checkpoint({"generator_settings": current}, tmp_path / CHECKPOINT)
+    check_architecture(tmp_path, config)
+    undilated = {key: value for key, value in current.items() if key != "dilations"}
+    save_checkpoint({"generator_settings": undilated}, tmp_path / CHECKPOINT)
+    with pytest.raises(SystemExit, match="earlier 'default' generator"):
+        check_architecture(tmp_path, config)
