@@ -111,14 +111,20 @@ def painting_rows(painting: str, result: dict) -> list[dict]:
     return rows
 
 
-def style_ratio_by_layer(run_dir: Path, painting: str, meter: StyleContentMeter) -> dict[str, dict[str, float]]:
+def held_out_outputs(run_dir: Path, photos: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The run's generator on each held-out photo."""
+    generator = load_generator(run_dir)
+    return {name: stylize_image(generator, photo) for name, photo in photos.items()}
+
+
+def style_ratio_by_layer(
+    photos: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor], painting: str, meter: StyleContentMeter
+) -> dict[str, dict[str, float]]:
     """Per held-out photo, each style layer's term of the style ratio (they sum to it): which scales are missing."""
-    generator, style = load_generator(run_dir), load_painting(painting)
-    shares = {}
-    for name in HELD_OUT_PHOTOS:
-        photo = load_photo(name, max_side=EVAL_SIZE)
+    style, shares = load_painting(painting), {}
+    for name, photo in photos.items():
         before = sum(meter.style_distances(photo, style).values())
-        after = meter.style_distances(stylize_image(generator, photo), style)
+        after = meter.style_distances(outputs[name], style)
         shares[name] = {layer: distance / before for layer, distance in after.items()}
     return shares
 
@@ -135,19 +141,19 @@ def gatys_output(
     return load_image(path)
 
 
-def picture_grid(run_dirs: dict[str, Path], gatys_steps: int) -> torch.Tensor:
+def picture_grid(
+    photos: dict[str, torch.Tensor], outputs: dict[str, dict[str, torch.Tensor]], gatys_steps: int
+) -> torch.Tensor:
     """One row per painting: the painting, then per held-out photo the photo, Gatys (first photo) and the generator."""
-    photos = {name: load_photo(name, max_side=EVAL_SIZE) for name in HELD_OUT_PHOTOS}
     tiles = []
-    for painting, run_dir in run_dirs.items():
-        generator = load_generator(run_dir)
+    for painting, generated in outputs.items():
         tiles.append(load_painting(painting, max_side=EVAL_SIZE))
         for index, (name, photo) in enumerate(photos.items()):
             tiles.append(photo)
             if index == 0 and gatys_steps:
                 tiles.append(gatys_output(painting, name, gatys_steps))
-            tiles.append(stylize_image(generator, photo))
-    return image_grid(tiles, columns=len(tiles) // len(run_dirs))
+            tiles.append(generated[name])
+    return image_grid(tiles, columns=len(tiles) // len(outputs))
 
 
 def write_tables(everything: dict) -> None:
@@ -207,20 +213,23 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "painting_quality.json"
     everything = json.loads(path.read_text()) if path.exists() else {}
-    rows, run_dirs, meter = [], {}, StyleContentMeter()
+    photos = {name: load_photo(name, max_side=EVAL_SIZE) for name in HELD_OUT_PHOTOS}
+    rows, outputs, meter = [], {}, StyleContentMeter()
     for painting in args.paintings:
         config = dataclasses.replace(TrainConfig(styles=[painting], size=256), **changes)
-        run_dirs[painting] = RUNS / args.tag / painting
-        result = train_and_evaluate(config, run_dirs[painting], EVAL_SIZE, progress=not args.quiet)
-        check_architecture(run_dirs[painting], config)
-        shares = style_ratio_by_layer(run_dirs[painting], painting, meter)
+        run_dir = RUNS / args.tag / painting
+        result = train_and_evaluate(config, run_dir, EVAL_SIZE, progress=not args.quiet)
+        check_architecture(run_dir, config)
+        outputs[painting] = held_out_outputs(run_dir, photos)
+        shares = style_ratio_by_layer(photos, outputs[painting], painting, meter)
         rows += [{**row, "style_ratio_by_layer": shares[row["photo"]]} for row in painting_rows(painting, result)]
         for row in rows[-len(HELD_OUT_PHOTOS) :]:
             print(json.dumps(row), flush=True)
     previous = [r for r in everything.get(args.tag, {}).get("rows", []) if r["painting"] not in args.paintings]
     everything[args.tag] = {"changes": changes, "machine": machine(), "rows": previous + rows}
     write_tables(everything)
-    save_image(picture_grid(run_dirs, args.gatys_steps), RESULTS / f"painting_quality_{args.tag}.jpg", overwrite=True)
+    grid = picture_grid(photos, outputs, args.gatys_steps)
+    save_image(grid, RESULTS / f"painting_quality_{args.tag}.jpg", overwrite=True)
     print((RESULTS / "painting_quality.md").read_text())
 
 

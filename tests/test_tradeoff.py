@@ -9,6 +9,11 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
 import tradeoff  # noqa: E402
+from painting_quality import check_architecture  # noqa: E402
+
+from stylelib.models import Generator  # noqa: E402
+from stylelib.storage import CHECKPOINT, save_checkpoint  # noqa: E402
+from stylelib.train import TrainConfig  # noqa: E402
 
 PHOTOS = ("chelsea", "grace_hopper")
 
@@ -72,12 +77,6 @@ def test_write_up_lists_every_point_and_draws_the_plot_and_the_picture_grid(tmp_
 
 
 def test_a_reused_run_of_an_earlier_generator_architecture_is_refused(tmp_path):
-    from painting_quality import check_architecture
-
-    from stylelib.models import Generator
-    from stylelib.storage import CHECKPOINT, save_checkpoint
-    from stylelib.train import TrainConfig
-
     config = TrainConfig(styles=["hokusai"])
     current = Generator.from_name("default").settings
     save_checkpoint({"generator_settings": current}, tmp_path / CHECKPOINT)
