@@ -28,7 +28,7 @@ from generator_speed import cpu_name
 
 from stylelib.data import HELD_OUT_PHOTOS, PAINTING_FILES, load_painting, load_photo
 from stylelib.features import STYLE_LAYERS
-from stylelib.images import image_grid, load_image, save_image
+from stylelib.images import image_grid, load_image, luminance, resize_long_side, save_image
 from stylelib.inference import load_generator, stylize_image
 from stylelib.metrics import StyleContentMeter
 from stylelib.models import Generator
@@ -49,6 +49,7 @@ BARS = {
 }
 # Failure modes that fail the bar whatever the numbers (see stylelib.sweep.FAILURE_MODES).
 FAILING_DIAGNOSES = ("diverged", "mode collapse", "colour shift", "checkerboard")
+NEAR_BLACK = 0.03  # luminance below which a pixel counts as near-black
 
 
 def parse_changes(specs: list[str]) -> dict:
@@ -129,6 +130,33 @@ def style_ratio_by_layer(
     return shares
 
 
+def near_black_share(image: torch.Tensor) -> float:
+    """Share of pixels darker than NEAR_BLACK: dark blotches raise it (and so do a painting's own black marks)."""
+    return (luminance(image) < NEAR_BLACK).float().mean().item()
+
+
+def scale_and_darkness(
+    photos: dict[str, torch.Tensor],
+    outputs: dict[str, torch.Tensor],
+    painting: str,
+    style_size: int,
+    meter: StyleContentMeter,
+) -> dict[str, dict[str, float]]:
+    """Per held-out photo: the style ratio against the painting at the scale the generator trained on (its long
+    side `style_size`, instead of the photo's area) and the near-black shares of the output and the photo."""
+    trained_scale = resize_long_side(load_painting(painting), style_size)
+    measures = {}
+    for name, photo in photos.items():
+        before = sum(meter.style_distances(photo, trained_scale, match_area=False).values())
+        after = sum(meter.style_distances(outputs[name], trained_scale, match_area=False).values())
+        measures[name] = {
+            "style_ratio_training_scale": after / before,
+            "near_black": near_black_share(outputs[name]),
+            "photo_near_black": near_black_share(photo),
+        }
+    return measures
+
+
 def gatys_output(
     painting: str, photo_name: str, steps: int, style_weight: float = DEFAULT_STYLE_WEIGHT
 ) -> torch.Tensor:
@@ -175,7 +203,9 @@ def write_tables(everything: dict) -> None:
                 f"{r['ssim']:.2f} | {r['checkerboard']:.4f} | {r['colour_shift']:.3f} | "
                 f"{', '.join(r['diagnoses']) or '-'} | {r['train_minutes']:.1f} | {'yes' if r['meets_bar'] else 'no'} |"
             )
-        lines += ["", *layer_table(entry["rows"]), ""]
+        for table in (layer_table(entry["rows"]), scale_table(entry["rows"], entry["changes"])):
+            lines += ["", *table] if table else []
+        lines.append("")
     (RESULTS / "painting_quality.md").write_text("\n".join(lines))
 
 
@@ -193,6 +223,27 @@ def layer_table(rows: list[dict]) -> list[str]:
     for r in recorded:
         terms = " | ".join(f"{r['style_ratio_by_layer'][layer]:.3f}" for layer in STYLE_LAYERS)
         lines.append(f"| {r['painting']} | {r['photo']} | {terms} |")
+    return lines
+
+
+def scale_table(rows: list[dict], changes: dict) -> list[str]:
+    """Markdown rows: the style ratio at the training scale and the near-black shares (where recorded)."""
+    recorded = [r for r in rows if "style_ratio_training_scale" in r]
+    if not recorded:
+        return []
+    style_size = changes.get("style_size", TrainConfig.style_size)
+    lines = [
+        f"The style ratio against the painting at its training scale ({style_size} px long side) instead of the "
+        f"photo's area, and the share of near-black pixels (luminance < {NEAR_BLACK}) in output and photo:",
+        "",
+        "| painting | photo | style ratio | at training scale | near-black, output | near-black, photo |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in recorded:
+        lines.append(
+            f"| {r['painting']} | {r['photo']} | {r['style_ratio']:.3f} | {r['style_ratio_training_scale']:.3f} | "
+            f"{r['near_black']:.2%} | {r['photo_near_black']:.2%} |"
+        )
     return lines
 
 
@@ -222,7 +273,11 @@ def main() -> None:
         check_architecture(run_dir, config)
         outputs[painting] = held_out_outputs(run_dir, photos)
         shares = style_ratio_by_layer(photos, outputs[painting], painting, meter)
-        rows += [{**row, "style_ratio_by_layer": shares[row["photo"]]} for row in painting_rows(painting, result)]
+        extra = scale_and_darkness(photos, outputs[painting], painting, config.style_size, meter)
+        rows += [
+            {**row, "style_ratio_by_layer": shares[row["photo"]], **extra[row["photo"]]}
+            for row in painting_rows(painting, result)
+        ]
         for row in rows[-len(HELD_OUT_PHOTOS) :]:
             print(json.dumps(row), flush=True)
     previous = [r for r in everything.get(args.tag, {}).get("rows", []) if r["painting"] not in args.paintings]

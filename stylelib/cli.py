@@ -182,7 +182,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         "content_dir": (str, "folder of training photos (default: the bundled photos)"),
         "generator": (str, "default or lite"),
         "size": (int, "training crop side in px"),
-        "style_size": (int, "long side in px the paintings are resized to: smaller paints larger strokes"),
+        "style_size": (int, "long side in px the paintings are resized to: larger paints larger strokes"),
         "steps": (int, "total training steps"),
         "batch_size": (int, "crops per step (per process under torchrun)"),
         "warmup_steps": (int, "reconstruction-only steps first"),

@@ -189,10 +189,19 @@ class StyleContentMeter:
 
     @torch.no_grad()
     def style_distances(
-        self, image: torch.Tensor, style: torch.Tensor, relative: bool = True, region: torch.Tensor | None = None
+        self,
+        image: torch.Tensor,
+        style: torch.Tensor,
+        relative: bool = True,
+        region: torch.Tensor | None = None,
+        match_area: bool = True,
     ) -> dict[str, float]:
-        """The terms of style_distance, one per style layer (which scales of the painting are still missing)."""
-        style = resize_to_area(style, image.shape[-2] * image.shape[-1])
+        """The terms of style_distance, one per style layer (which scales of the painting are still missing).
+
+        match_area=False compares with the style at the size it is given (say, the scale a generator trained at).
+        """
+        if match_area:
+            style = resize_to_area(style, image.shape[-2] * image.shape[-1])
         fx, fs = self.features(image), self.features(style)
         distances = {}
         for layer in STYLE_LAYERS:

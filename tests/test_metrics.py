@@ -53,6 +53,22 @@ def test_style_distance_is_the_training_style_loss(photo, meter):
         assert per_layer[layer] == pytest.approx(term * len(STYLE_LAYERS), rel=1e-5)
 
 
+def test_style_distances_at_the_styles_own_scale(photo, meter):
+    painting = procedural_style("woodcut", size=160)
+    same_area = resize(painting, tuple(photo.shape[-2:]))
+    # Given at the image's area already, both ways compare the same two images...
+    assert meter.style_distances(photo, same_area, match_area=False) == pytest.approx(
+        meter.style_distances(photo, same_area), rel=1e-6
+    )
+    # ...but a larger painting has finer statistics per position than the one resized to the image's area.
+    own_scale = meter.style_distances(photo, painting, match_area=False)
+    assert own_scale != pytest.approx(meter.style_distances(photo, painting), rel=1e-3)
+    photo_features, painting_features = meter.features(photo), meter.features(painting)
+    relu3 = gram_matrix(painting_features["relu3_1"])
+    expected = (gram_matrix(photo_features["relu3_1"]) - relu3).pow(2).sum() / relu3.pow(2).sum()
+    assert own_scale["relu3_1"] == pytest.approx(expected.item(), rel=1e-5)
+
+
 def test_ssim_drops_with_noise_and_is_symmetric(photo):
     noisy = (photo + 0.2 * torch.randn_like(photo)).clamp(0, 1)
     assert ssim(photo, noisy) < 0.8

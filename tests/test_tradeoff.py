@@ -9,8 +9,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
 import tradeoff  # noqa: E402
-from painting_quality import check_architecture  # noqa: E402
+from painting_quality import check_architecture, near_black_share, scale_and_darkness  # noqa: E402
 
+from stylelib.metrics import StyleContentMeter  # noqa: E402
 from stylelib.models import Generator  # noqa: E402
 from stylelib.storage import CHECKPOINT, save_checkpoint  # noqa: E402
 from stylelib.train import TrainConfig  # noqa: E402
@@ -85,3 +86,20 @@ def test_a_reused_run_of_an_earlier_generator_architecture_is_refused(tmp_path):
     save_checkpoint({"generator_settings": undilated}, tmp_path / CHECKPOINT)
     with pytest.raises(SystemExit, match="earlier 'default' generator"):
         check_architecture(tmp_path, config)
+
+
+def test_near_black_share_counts_dark_pixels():
+    image = torch.full((1, 3, 10, 10), 0.5)
+    image[..., :4, :] = 0.01  # 40 of the 100 pixels near-black
+    assert near_black_share(image) == pytest.approx(0.4)
+
+
+def test_the_photo_itself_scores_style_ratio_one_at_the_training_scale(photo, extractor):
+    photos = {"chelsea": photo}
+    darkened = {"chelsea": photo * 0.02}
+    measures = scale_and_darkness(photos, photos, "hokusai", 128, StyleContentMeter(extractor))["chelsea"]
+    assert measures["style_ratio_training_scale"] == pytest.approx(1.0)
+    assert measures["near_black"] == measures["photo_near_black"] < 0.1
+    assert scale_and_darkness(photos, darkened, "hokusai", 128, StyleContentMeter(extractor))["chelsea"][
+        "near_black"
+    ] == pytest.approx(1.0)
