@@ -28,7 +28,7 @@ from generator_speed import cpu_name
 
 from stylelib.data import HELD_OUT_PHOTOS, PAINTING_FILES, load_painting, load_photo
 from stylelib.features import STYLE_LAYERS
-from stylelib.images import image_grid, load_image, luminance, resize_long_side, save_image
+from stylelib.images import image_grid, load_image, luminance, resize_style_image, save_image
 from stylelib.inference import load_generator, stylize_image
 from stylelib.metrics import StyleContentMeter
 from stylelib.models import Generator
@@ -139,12 +139,12 @@ def scale_and_darkness(
     photos: dict[str, torch.Tensor],
     outputs: dict[str, torch.Tensor],
     painting: str,
-    style_size: int,
+    config: TrainConfig,
     meter: StyleContentMeter,
 ) -> dict[str, dict[str, float]]:
-    """Per held-out photo: the style ratio against the painting at the scale the generator trained on (its long
-    side `style_size`, instead of the photo's area) and the near-black shares of the output and the photo."""
-    trained_scale = resize_long_side(load_painting(painting), style_size)
+    """Per held-out photo: the style ratio against the painting at the scale the generator trained on (instead of
+    the photo's area) and the near-black shares of the output and the photo."""
+    trained_scale = resize_style_image(load_painting(painting), config.style_size, config.style_scale)
     measures = {}
     for name, photo in photos.items():
         before = sum(meter.style_distances(photo, trained_scale, match_area=False).values())
@@ -231,9 +231,10 @@ def scale_table(rows: list[dict], changes: dict) -> list[str]:
     recorded = [r for r in rows if "style_ratio_training_scale" in r]
     if not recorded:
         return []
-    style_size = changes.get("style_size", TrainConfig.style_size)
+    config = dataclasses.replace(TrainConfig(), **changes)
+    scale = f"{config.style_size} px " + ("squared" if config.style_scale == "area" else "long side")
     lines = [
-        f"The style ratio against the painting at its training scale ({style_size} px long side) instead of the "
+        f"The style ratio against the painting at its training scale ({scale}) instead of the "
         f"photo's area, and the share of near-black pixels (luminance < {NEAR_BLACK}) in output and photo:",
         "",
         "| painting | photo | style ratio | at training scale | near-black, output | near-black, photo |",
@@ -273,7 +274,7 @@ def main() -> None:
         check_architecture(run_dir, config)
         outputs[painting] = held_out_outputs(run_dir, photos)
         shares = style_ratio_by_layer(photos, outputs[painting], painting, meter)
-        extra = scale_and_darkness(photos, outputs[painting], painting, config.style_size, meter)
+        extra = scale_and_darkness(photos, outputs[painting], painting, config, meter)
         rows += [
             {**row, "style_ratio_by_layer": shares[row["photo"]], **extra[row["photo"]]}
             for row in painting_rows(painting, result)

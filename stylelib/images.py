@@ -153,6 +153,16 @@ def resize_long_side(image: torch.Tensor, long_side: int) -> torch.Tensor:
     return resize(image, size_for_long_side(*image.shape[-2:], long_side))
 
 
+STYLE_SCALES = ("area", "long_side")
+
+
+def resize_style_image(image: torch.Tensor, style_size: int, by: str = "area") -> torch.Tensor:
+    """A style image at its training scale: about style_size^2 pixels (by="area") or style_size on its long side."""
+    if by not in STYLE_SCALES:
+        raise ValueError(f"unknown style scale {by!r}: use one of {', '.join(STYLE_SCALES)}")
+    return resize_to_area(image, style_size * style_size) if by == "area" else resize_long_side(image, style_size)
+
+
 def resize_to_area(image: torch.Tensor, area: int) -> torch.Tensor:
     """Resize to about `area` pixels, keeping the aspect ratio (used to match style to content scale)."""
     height, width = image.shape[-2:]

@@ -39,7 +39,7 @@ from . import distributed
 from .data import HELD_OUT_PHOTOS, TRAIN_PHOTOS, load_photo, load_style_groups, resolve_image
 from .datasets import RandomCrops, StyleCycle, crop_loader, find_images, warn_skipped
 from .features import STYLE_LAYERS, VGG19Features
-from .images import grey, image_grid, resize_long_side, save_image
+from .images import STYLE_SCALES, grey, image_grid, resize_long_side, resize_style_image, save_image
 from .losses import (
     ADVERSARIAL_LOSSES,
     discriminator_loss,
@@ -89,7 +89,8 @@ class TrainConfig:
     content_dir: str | None = None  # folder of photos; None = the bundled photos
     generator: str = "default"  # "default" or "lite"
     size: int = 256  # training crop side, px
-    style_size: int = 512  # long side of the painting for Gram targets and D's crops
+    style_size: int = 384  # the paintings' scale for Gram targets and D's crops: about style_size^2 px each
+    style_scale: str = "area"  # "area": every painting gets style_size^2 px (shape kept); "long_side": that long side
     batch_size: int = 4
     steps: int = 400  # total steps, warm-up included
     warmup_steps: int = 50  # reconstruction-only steps at the start
@@ -132,6 +133,7 @@ class TrainConfig:
             (self.adversarial_loss in ADVERSARIAL_LOSSES, f"adversarial_loss: use one of {ADVERSARIAL_LOSSES}"),
             (self.size >= 32 and self.size % 4 == 0, "size: use a multiple of 4, at least 32"),
             (self.style_size >= self.size, "style_size: must be at least size"),
+            (self.style_scale in STYLE_SCALES, f"style_scale: use one of {', '.join(STYLE_SCALES)}"),
             (self.batch_size >= 1 and self.steps >= 1, "batch_size and steps must be at least 1"),
             (0 <= self.warmup_steps <= self.steps, "warmup_steps: must be between 0 and steps"),
             (self.lr_generator > 0 and self.lr_discriminator > 0, "learning rates must be positive"),
@@ -235,7 +237,7 @@ class Trainer:
         self.runtime = _process_runtime(config, self.process)
         distributed.start(self.process, self.runtime.device)
         device = self.runtime.device
-        groups = _style_groups(config.styles, config.style_weights, config.style_size, config.multi_style)
+        groups = _style_groups(config.styles, config.style_weights, config, config.multi_style)
         self.style_count = len(groups) if config.multi_style else 1
         self.generator = Generator.from_name(config.generator, self.style_count, photo_chroma=config.preserve_color)
         self._seen = grey if config.preserve_color else _unchanged  # what the losses and D look at
@@ -286,7 +288,8 @@ class Trainer:
         if not path.exists():
             raise ValueError(f"no checkpoint in '{run_dir}': nothing to resume (start a new run instead)")
         state = load_checkpoint(path)
-        config = TrainConfig.from_dict(state["config"])
+        # Runs saved before style_scale existed sized their paintings by the long side.
+        config = TrainConfig.from_dict({"style_scale": "long_side", **state["config"]})
         if steps is not None:
             config.steps = steps
         if device is not None:
@@ -649,14 +652,15 @@ def read_log(path: str | os.PathLike) -> list[dict]:
 
 
 def _style_groups(
-    specs: list[str], weights: list[float] | None, long_side: int, separate: bool
+    specs: list[str], weights: list[float] | None, config: TrainConfig, separate: bool
 ) -> list[tuple[list[torch.Tensor], list[float]]]:
     """The paintings and their blend weights of each style to learn: one group per style when `separate`
     (multi-style), else one group blending them all. A folder counts as one style (one artist), its files
     sharing the style's weight."""
     groups = []
     for group, weight in zip(load_style_groups(specs), weights or [1.0] * len(specs)):
-        groups.append(([resize_long_side(image, long_side) for image in group], [weight / len(group)] * len(group)))
+        paintings = [resize_style_image(image, config.style_size, config.style_scale) for image in group]
+        groups.append((paintings, [weight / len(group)] * len(group)))
     if separate:
         return groups
     return [([p for paintings, _ in groups for p in paintings], [w for _, blend in groups for w in blend])]

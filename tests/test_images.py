@@ -11,6 +11,7 @@ from stylelib.images import (
     load_image,
     luminance,
     resize_long_side,
+    resize_style_image,
     rgb_to_ycbcr,
     save_image,
     ycbcr_to_rgb,
@@ -163,3 +164,11 @@ def test_decompression_bomb_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(ImageError, match="MAX_IMAGE_PIXELS") as error:
         load_image(path)
     assert "big.png" in str(error.value)
+
+
+def test_a_style_image_is_sized_by_its_area_or_its_long_side():
+    wide = torch.rand(1, 3, 100, 400)
+    assert resize_style_image(wide, 100, "area").shape[-2:] == (50, 200)  # 100 x 100 pixels' worth
+    assert resize_style_image(wide, 100, "long_side").shape[-2:] == (25, 100)
+    with pytest.raises(ValueError, match="long_side"):
+        resize_style_image(wide, 100, "short_side")

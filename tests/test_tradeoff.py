@@ -95,11 +95,9 @@ def test_near_black_share_counts_dark_pixels():
 
 
 def test_the_photo_itself_scores_style_ratio_one_at_the_training_scale(photo, extractor):
-    photos = {"chelsea": photo}
-    darkened = {"chelsea": photo * 0.02}
-    measures = scale_and_darkness(photos, photos, "hokusai", 128, StyleContentMeter(extractor))["chelsea"]
+    photos, config, meter = {"chelsea": photo}, TrainConfig(style_size=128), StyleContentMeter(extractor)
+    measures = scale_and_darkness(photos, photos, "hokusai", config, meter)["chelsea"]
     assert measures["style_ratio_training_scale"] == pytest.approx(1.0)
     assert measures["near_black"] == measures["photo_near_black"] < 0.1
-    assert scale_and_darkness(photos, darkened, "hokusai", 128, StyleContentMeter(extractor))["chelsea"][
-        "near_black"
-    ] == pytest.approx(1.0)
+    darkened = {"chelsea": photo * 0.02}
+    assert scale_and_darkness(photos, darkened, "hokusai", config, meter)["chelsea"]["near_black"] == pytest.approx(1.0)

@@ -12,7 +12,7 @@ from PIL import Image
 
 from stylelib.distributed import ProcessInfo
 from stylelib.features import STYLE_LAYERS
-from stylelib.images import grey, image_grid, rgb_to_ycbcr
+from stylelib.images import grey, image_grid, resize_style_image, rgb_to_ycbcr
 from stylelib.losses import gram_matrix, relative_style_targets
 from stylelib.storage import load_checkpoint, save_checkpoint
 from stylelib.train import (
@@ -115,6 +115,20 @@ def test_a_checkpoint_without_its_training_time_estimates_it_from_the_log(tmp_pa
     save_checkpoint(state, tmp_path / "run" / CHECKPOINT)
     (logged,) = _log(tmp_path / "run")
     assert Trainer.resume(tmp_path / "run").train_seconds == pytest.approx(3 * logged["seconds"])
+
+
+def test_paintings_are_sized_by_area_and_older_runs_resume_sized_by_long_side(tmp_path):
+    wide, tall = torch.rand(1, 3, 60, 180), torch.rand(1, 3, 150, 50)
+    assert TrainConfig().style_scale == "area"
+    by_area = [resize_style_image(p, 96, "area") for p in (wide, tall)]
+    assert all(abs(p.shape[-2] * p.shape[-1] - 96 * 96) < 2 * 96 for p in by_area)  # equal pixel counts
+    Trainer(_config(steps=3), tmp_path / "run").train(progress=False)
+    state = load_checkpoint(tmp_path / "run" / CHECKPOINT)
+    del state["config"]["style_scale"]  # as saved before style_scale existed
+    save_checkpoint(state, tmp_path / "run" / CHECKPOINT)
+    assert Trainer.resume(tmp_path / "run").config.style_scale == "long_side"
+    with pytest.raises(ValueError, match="style_scale"):
+        _config(style_scale="height").validate()
 
 
 def test_cosine_schedule_decays_after_warm_up_and_resumes_exactly(tmp_path):
@@ -375,7 +389,7 @@ def test_extending_a_run_trains_only_the_new_styles_norm_parameters(tmp_path):
 def test_a_preserve_color_run_learns_from_grey_paintings_and_keeps_the_photos_colours(tmp_path, monkeypatch):
     config = _config(preserve_color=True)
     trainer = Trainer(config, tmp_path / "run")
-    [(paintings, _)] = _style_groups(config.styles, None, config.style_size, False)
+    [(paintings, _)] = _style_groups(config.styles, None, config, False)
     painting = paintings[0].contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         grams = {layer: gram_matrix(trainer.extractor(grey(painting))[layer]) for layer in STYLE_LAYERS}
