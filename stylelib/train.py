@@ -237,7 +237,7 @@ class Trainer:
         self.runtime = _process_runtime(config, self.process)
         distributed.start(self.process, self.runtime.device)
         device = self.runtime.device
-        groups = _style_groups(config.styles, config.style_weights, config, config.multi_style)
+        groups = _style_groups(config)
         self.style_count = len(groups) if config.multi_style else 1
         self.generator = Generator.from_name(config.generator, self.style_count, photo_chroma=config.preserve_color)
         self._seen = grey if config.preserve_color else _unchanged  # what the losses and D look at
@@ -651,17 +651,16 @@ def read_log(path: str | os.PathLike) -> list[dict]:
     return records
 
 
-def _style_groups(
-    specs: list[str], weights: list[float] | None, config: TrainConfig, separate: bool
-) -> list[tuple[list[torch.Tensor], list[float]]]:
-    """The paintings and their blend weights of each style to learn: one group per style when `separate`
-    (multi-style), else one group blending them all. A folder counts as one style (one artist), its files
-    sharing the style's weight."""
+def _style_groups(config: TrainConfig) -> list[tuple[list[torch.Tensor], list[float]]]:
+    """The paintings (at their training scale) and blend weights of each style to learn: one group per style
+    for a multi-style run, else one group blending them all. A folder counts as one style (one artist), its
+    files sharing the style's weight."""
     groups = []
-    for group, weight in zip(load_style_groups(specs), weights or [1.0] * len(specs)):
+    weights = config.style_weights or [1.0] * len(config.styles)
+    for group, weight in zip(load_style_groups(config.styles), weights):
         paintings = [resize_style_image(image, config.style_size, config.style_scale) for image in group]
         groups.append((paintings, [weight / len(group)] * len(group)))
-    if separate:
+    if config.multi_style:
         return groups
     return [([p for paintings, _ in groups for p in paintings], [w for _, blend in groups for w in blend])]
 

@@ -389,7 +389,7 @@ def test_extending_a_run_trains_only_the_new_styles_norm_parameters(tmp_path):
 def test_a_preserve_color_run_learns_from_grey_paintings_and_keeps_the_photos_colours(tmp_path, monkeypatch):
     config = _config(preserve_color=True)
     trainer = Trainer(config, tmp_path / "run")
-    [(paintings, _)] = _style_groups(config.styles, None, config, False)
+    [(paintings, _)] = _style_groups(config)
     painting = paintings[0].contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         grams = {layer: gram_matrix(trainer.extractor(grey(painting))[layer]) for layer in STYLE_LAYERS}
