@@ -62,6 +62,7 @@ bench: $(STAMP) .venv-bench/.installed
 	$(BIN)/python benchmarks/quality_defaults.py
 	$(BIN)/python benchmarks/generator_speed.py
 	$(BIN)/python benchmarks/painting_quality.py --quiet
+	$(BIN)/python benchmarks/contrast_probe.py
 	$(BIN)/python benchmarks/tradeoff.py --quiet
 	$(BIN)/python benchmarks/multi_style.py --quiet
 	$(BIN)/python benchmarks/flicker.py --quiet
