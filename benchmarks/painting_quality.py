@@ -85,7 +85,7 @@ def machine() -> str:
 def check_architecture(run_dir: Path, config: TrainConfig) -> None:
     """Stop when a reused run holds a generator of an earlier architecture than the one its name builds now."""
     saved = load_checkpoint(run_dir / CHECKPOINT)["generator_settings"]
-    current = Generator.from_name(config.generator).settings
+    current = Generator.from_name(config.generator, contrast_aware=config.contrast_aware).settings
     if saved != current:
         raise SystemExit(
             f"{run_dir} holds an earlier '{config.generator}' generator ({saved}, now {current}): "

@@ -202,8 +202,21 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     }
     for name, (kind, text) in options.items():
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=text)
+    parser.add_argument(
+        "--contrast-aware",
+        action="store_const",
+        const=True,
+        help="the generator's norm layers also see each photo's contrast (train with --contrast-jitter)",
+    )
+    parser.add_argument(
+        "--contrast-jitter",
+        nargs=2,
+        type=float,
+        metavar=("LOW", "HIGH"),
+        help="scale each training crop's contrast by a random factor in [LOW, HIGH], e.g. 0.5 1.5",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(run=run_train, config_fields=tuple(options))
+    parser.set_defaults(run=run_train, config_fields=(*options, "contrast_aware", "contrast_jitter"))
 
 
 def run_train(args: argparse.Namespace) -> None:
@@ -253,7 +266,7 @@ def _new_config(args: argparse.Namespace) -> train.TrainConfig:
                 "--extend RUN adds --style paintings to RUN's styles: give --style, not --config, --multi-style or "
                 "--preserve-color (RUN's config sets them)"
             )
-        config = train.TrainConfig.load(args.extend / "config.json")
+        config = train.TrainConfig.load(args.extend / "config.json", saved_run=True)
         config.styles = [*config.styles, *args.style]
         config.extend, config.warmup_steps, config.steps = str(args.extend), 0, train.EXTEND_STEPS
     else:

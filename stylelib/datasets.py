@@ -52,8 +52,10 @@ class RandomCrops(Dataset):
     """Item k: a `size` x `size` crop [3,size,size] of one image, reproducible from (seed, k).
 
     Each crop resizes its image so the short side is a random length in `short_side` (pixels),
-    cuts a random window and flips it left-right half the time. An image that cannot be read is
-    replaced by the next one in the epoch's order, and its path is returned beside the crop
+    cuts a random window and flips it left-right half the time. With `contrast` (low, high) it
+    then scales the crop's deviations from its mean by a factor drawn log-uniformly in that range
+    (clipped to [0, 1]), so a generator sees soft and busy versions of every photo. An image that
+    cannot be read is replaced by the next one in the epoch's order, and its path is returned beside the crop
     (`collate_crops` gathers them) so the caller can warn about it once.
     """
 
@@ -65,6 +67,7 @@ class RandomCrops(Dataset):
         flip: bool = True,
         seed: int = 0,
         cache_size: int = 64,
+        contrast: tuple[float, float] | None = None,
     ) -> None:
         if not sources:
             raise ValueError("no images to sample from: give at least one photo or painting")
@@ -75,7 +78,10 @@ class RandomCrops(Dataset):
         self.short_side = short_side or (size, 1.5 * size)
         if self.short_side[0] < size or self.short_side[1] < self.short_side[0]:
             raise ValueError(f"short_side {self.short_side} must be an increasing range starting at >= size {size}")
+        if contrast is not None and not 0 < contrast[0] <= contrast[1]:
+            raise ValueError(f"contrast range {contrast} must be two positive factors, low <= high")
         self.flip = flip
+        self.contrast = contrast
         self.seed = seed
         self._cache: OrderedDict[int, torch.Tensor] = OrderedDict()
         self._cache_size = cache_size
@@ -119,7 +125,7 @@ class RandomCrops(Dataset):
         """The crop of item k and the unreadable files skipped to make it."""
         image, skipped = self._readable_image(k)
         generator = _generator(self.seed, _CROP_STREAM, k)
-        scale_draw, top_draw, left_draw, flip_draw = torch.rand(4, generator=generator).tolist()
+        scale_draw, top_draw, left_draw, flip_draw, contrast_draw = torch.rand(5, generator=generator).tolist()
         low, high = self.short_side
         height, width = image.shape[-2:]
         scale = round(low + (high - low) * scale_draw) / min(height, width)
@@ -127,6 +133,10 @@ class RandomCrops(Dataset):
         top = int(top_draw * (height - window + 1))
         left = int(left_draw * (width - window + 1))
         crop = resize(image[..., top : top + window, left : left + window], (self.size, self.size))[0]
+        if self.contrast is not None:
+            low, high = (math.log(bound) for bound in self.contrast)
+            mean = crop.mean()
+            crop = ((crop - mean) * math.exp(low + (high - low) * contrast_draw) + mean).clamp(0.0, 1.0)
         return (crop.flip(-1) if self.flip and flip_draw < 0.5 else crop), skipped
 
     def batch(self, start: int, count: int) -> torch.Tensor:

@@ -3,9 +3,13 @@
 Generator (after Johnson et al. 2016): a 9x9 stem, two stride-2 downsampling convs, residual
 blocks (dilated 1, 2, 4, 2, 1 in the default configuration, after Yu & Koltun 2016), two
 nearest-upsample + 3x3 conv stages (never transposed convs, whose uneven kernel overlap prints a
-checkerboard) and a 9x9 output conv, with instance norm throughout. The "lite" configuration
-narrows it and makes the residual blocks depthwise-separable (undilated). Two decoder layers
-compute exactly that function in a cheaper arrangement: UpsampleConv2d and PhaseConv2d.
+checkerboard) and a 9x9 output conv, with instance norm throughout. Instance norm removes each
+photo's contrast; with contrast_aware every norm layer is followed by a per-channel scale and
+shift in proportion to the photo's log contrast (ContrastModulation), so a generator trained on
+crops at random contrasts can paint a soft photo differently from a busy one (an option, not the
+default: benchmarks/results/recipe_search.md). The "lite" configuration narrows it and makes the
+residual blocks depthwise-separable (undilated). Two decoder layers compute exactly that function
+in a cheaper arrangement: UpsampleConv2d and PhaseConv2d.
 A multi-style generator (styles > 1) shares every convolution between its styles and keeps one
 scale and shift per style in each norm layer (conditional instance norm, Dumoulin et al. 2017);
 mixing the styles' scales and shifts, globally or per pixel, mixes the styles.
@@ -96,16 +100,41 @@ class ConditionalInstanceNorm2d(nn.Module):
         return normalised * scale + shift
 
 
-def _norm(channels: int, styles: int) -> nn.Module:
-    return nn.InstanceNorm2d(channels, affine=True) if styles == 1 else ConditionalInstanceNorm2d(channels, styles)
+class ContrastModulation(nn.Module):
+    """A per-channel scale and shift in proportion to the photo's log contrast, after a norm layer.
+
+    Instance norm removes each image's contrast, so without this a generator paints a soft photo
+    and a busy one alike. `photo_contrast` (log of the luminance standard deviation over 0.2, one per
+    image) is set by Generator.forward; the parameters start at zero, so the layer starts as the
+    identity and learns only what contrast-jittered training crops teach it.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.zeros(channels))
+        self.shift = nn.Parameter(torch.zeros(channels))
+        self.photo_contrast = torch.zeros(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x * (1 + c * scale) + c * shift, per image c and per channel."""
+        c = self.photo_contrast.to(x.device, x.dtype)[:, None, None, None]
+        scale, shift = self.scale.to(x.dtype)[None, :, None, None], self.shift.to(x.dtype)[None, :, None, None]
+        return x * (1 + c * scale) + c * shift
 
 
-def _norm_relu(conv: nn.Module, channels: int, styles: int) -> nn.Sequential:
-    return nn.Sequential(conv, _norm(channels, styles), nn.ReLU(inplace=True))
+def _norm(channels: int, styles: int, contrast_aware: bool) -> nn.Module:
+    norm = nn.InstanceNorm2d(channels, affine=True) if styles == 1 else ConditionalInstanceNorm2d(channels, styles)
+    return nn.Sequential(norm, ContrastModulation(channels)) if contrast_aware else norm
 
 
-def _conv_norm_relu(in_channels: int, out_channels: int, kernel: int, styles: int, stride: int = 1) -> nn.Sequential:
-    return _norm_relu(_conv(in_channels, out_channels, kernel, stride), out_channels, styles)
+def _norm_relu(conv: nn.Module, channels: int, styles: int, contrast_aware: bool) -> nn.Sequential:
+    return nn.Sequential(conv, _norm(channels, styles, contrast_aware), nn.ReLU(inplace=True))
+
+
+def _conv_norm_relu(
+    in_channels: int, out_channels: int, kernel: int, styles: int, contrast_aware: bool, stride: int = 1
+) -> nn.Sequential:
+    return _norm_relu(_conv(in_channels, out_channels, kernel, stride), out_channels, styles, contrast_aware)
 
 
 # For output row phase r (even/odd row of the upsampled image), which of the three taps of a 3x3
@@ -179,7 +208,9 @@ class ResidualBlock(nn.Module):
     With dilation d the 3x3 kernels sample every d-th pixel: the same weights see d times as far.
     """
 
-    def __init__(self, channels: int, separable: bool = False, styles: int = 1, dilation: int = 1) -> None:
+    def __init__(
+        self, channels: int, separable: bool = False, styles: int = 1, dilation: int = 1, contrast_aware: bool = False
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for index in range(2):
@@ -188,7 +219,7 @@ class ResidualBlock(nn.Module):
                 layers += [depthwise, nn.Conv2d(channels, channels, 1)]
             else:
                 layers.append(_conv(channels, channels, 3, dilation=dilation))
-            layers.append(_norm(channels, styles))
+            layers.append(_norm(channels, styles, contrast_aware))
             if index == 0:
                 layers.append(nn.ReLU(inplace=True))
         self.body = nn.Sequential(*layers)
@@ -203,6 +234,8 @@ class Generator(nn.Module):
 
     With styles > 1 it paints any of its styles or a mix of them (`style` in forward). With
     photo_chroma it paints the luminance only: its output takes the input photo's chroma (Cb, Cr).
+    With contrast_aware every norm layer is followed by a ContrastModulation: the network sees how
+    soft or busy each photo is.
     """
 
     def __init__(
@@ -213,6 +246,7 @@ class Generator(nn.Module):
         styles: int = 1,
         photo_chroma: bool = False,
         dilations: Sequence[int] | None = None,
+        contrast_aware: bool = False,
     ) -> None:
         super().__init__()
         dilations = list(dilations) if dilations is not None else [1] * blocks
@@ -229,28 +263,35 @@ class Generator(nn.Module):
             self.settings["photo_chroma"] = True
         if any(d > 1 for d in dilations):
             self.settings["dilations"] = dilations
+        if contrast_aware:
+            self.settings["contrast_aware"] = True
         self.styles = styles
         self.photo_chroma = photo_chroma
+        self.contrast_aware = contrast_aware
         self.register_buffer("luma_weights", LUMA_WEIGHTS.view(1, 3, 1, 1).clone(), persistent=False)
         self.encoder = nn.Sequential(
-            _conv_norm_relu(3, width, 9, styles),
-            _conv_norm_relu(width, 2 * width, 3, styles, stride=2),
-            _conv_norm_relu(2 * width, 4 * width, 3, styles, stride=2),
+            _conv_norm_relu(3, width, 9, styles, contrast_aware),
+            _conv_norm_relu(width, 2 * width, 3, styles, contrast_aware, stride=2),
+            _conv_norm_relu(2 * width, 4 * width, 3, styles, contrast_aware, stride=2),
         )
-        self.residuals = nn.Sequential(*(ResidualBlock(4 * width, separable, styles, d) for d in dilations))
+        self.residuals = nn.Sequential(
+            *(ResidualBlock(4 * width, separable, styles, d, contrast_aware) for d in dilations)
+        )
         self.decoder = nn.Sequential(
-            _norm_relu(UpsampleConv2d(4 * width, 2 * width), 2 * width, styles),
-            _norm_relu(UpsampleConv2d(2 * width, width), width, styles),
+            _norm_relu(UpsampleConv2d(4 * width, 2 * width), 2 * width, styles, contrast_aware),
+            _norm_relu(UpsampleConv2d(2 * width, width), width, styles, contrast_aware),
             nn.Sequential(ReflectionPad(4), PhaseConv2d(width, 3, 9)),
         )
         self.register_load_state_dict_pre_hook(_rename_legacy_decoder_keys)
 
     @classmethod
-    def from_name(cls, name: str, styles: int = 1, photo_chroma: bool = False) -> Generator:
+    def from_name(
+        cls, name: str, styles: int = 1, photo_chroma: bool = False, contrast_aware: bool = False
+    ) -> Generator:
         """A generator in a named configuration: 'default' or 'lite'."""
         if name not in GENERATOR_CONFIGS:
             raise ValueError(f"unknown generator {name!r}: use one of {', '.join(GENERATOR_CONFIGS)}")
-        return cls(**GENERATOR_CONFIGS[name], styles=styles, photo_chroma=photo_chroma)
+        return cls(**GENERATOR_CONFIGS[name], styles=styles, photo_chroma=photo_chroma, contrast_aware=contrast_aware)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """Stylise; pads H and W up to a multiple of 4 (reflection) and crops back.
@@ -262,6 +303,13 @@ class Generator(nn.Module):
         height, width = image.shape[2], image.shape[3]
         pad_h, pad_w = (4 - height % 4) % 4, (4 - width % 4) % 4
         x = F.pad(image, [0, pad_w, 0, pad_h], mode="reflect") if pad_h > 0 or pad_w > 0 else image
+        if self.contrast_aware:
+            # log(luminance standard deviation / 0.2) of each photo, in fp32
+            luma = (image.float() * self.luma_weights.float()).sum(1)
+            contrast = torch.log(luma.flatten(1).std(1).clamp_min(1e-3) / 0.2)
+            for module in self.modules():
+                if hasattr(module, "photo_contrast"):  # a ContrastModulation (a name TorchScript resolves statically)
+                    module.photo_contrast = contrast
         x = self.decoder(self.residuals(self.encoder(x)))
         output = torch.sigmoid(x[..., :height, :width])
         if not self.photo_chroma:

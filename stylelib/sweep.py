@@ -116,7 +116,7 @@ def run_name(changes: Mapping) -> str:
 def evaluate_run(run_dir: str | os.PathLike, eval_size: int = 256, meter: StyleContentMeter | None = None) -> dict:
     """Scores of a run's generator on the held-out photos, plus colour shift and content retrieval."""
     run_dir = Path(run_dir)
-    config = TrainConfig.load(run_dir / CONFIG)
+    config = TrainConfig.load(run_dir / CONFIG, saved_run=True)
     runtime = make_runtime(config.device, config.precision)
     meter = meter or StyleContentMeter(device=runtime.device)
     generator = load_generator(run_dir, device=runtime.device)

@@ -68,6 +68,8 @@ from .storage import (
 )
 
 LR_SCHEDULES = ("constant", "cosine")
+# What runs saved before these fields existed were trained with, for resuming or extending them.
+PREDATED_FIELDS = {"style_scale": "long_side"}
 EXTEND_STEPS = 200  # default steps for `train --extend`: only norm parameters train, from a trained network
 # The temporal term's perturbation T(x) + n: shifts and zooms up to 2% of the crop, noise of std 0.02,
 # about what separates two neighbouring video frames.
@@ -113,6 +115,8 @@ class TrainConfig:
     spectral_norm: bool = True
     ema_decay: float = 0.99  # 0 = no EMA copy of the generator
     content_layers: list[str] = field(default_factory=lambda: ["relu4_2"])
+    contrast_aware: bool = False  # the generator's norm layers see each photo's contrast (models.ContrastModulation)
+    contrast_jitter: list[float] = field(default_factory=lambda: [1.0, 1.0])  # crop contrast factor range; [1, 1] off
     log_every: int = 10
     sample_every: int = 100
     checkpoint_every: int = 100
@@ -142,6 +146,10 @@ class TrainConfig:
             (min(self.content_weight, self.style_weight, self.adversarial_weight) >= 0, "weights must be >= 0"),
             (min(self.tv_weight, self.temporal_weight) >= 0, "tv_weight and temporal_weight must be >= 0"),
             (self.style_strength >= 0, "style_strength: must be >= 0 (0 keeps the photo, 1 is the recipe)"),
+            (
+                len(self.contrast_jitter) == 2 and 0 < self.contrast_jitter[0] <= self.contrast_jitter[1],
+                "contrast_jitter: two positive factors, low <= high ([1, 1] turns it off)",
+            ),
             (0 <= self.ema_decay < 1, "ema_decay: must be in [0, 1)"),
             (self.style_weights is None or len(self.style_weights) == len(self.styles), "style_weights: one per style"),
             (not self.multi_style or len(self.styles) >= 2, "multi_style: give at least two styles"),
@@ -168,12 +176,13 @@ class TrainConfig:
         return config
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> TrainConfig:
-        """Read a config JSON file (as written beside every run)."""
+    def load(cls, path: str | os.PathLike, saved_run: bool = False) -> TrainConfig:
+        """Read a config JSON file; saved_run: a run's own config, whose missing fields it was trained without."""
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
+            values = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as error:
             raise ValueError(f"cannot read training config '{path}': {error}") from error
+        return cls.from_dict({**PREDATED_FIELDS, **values} if saved_run else values)
 
 
 def _is_number(value: object) -> bool:
@@ -239,7 +248,9 @@ class Trainer:
         device = self.runtime.device
         groups = _style_groups(config)
         self.style_count = len(groups) if config.multi_style else 1
-        self.generator = Generator.from_name(config.generator, self.style_count, photo_chroma=config.preserve_color)
+        self.generator = Generator.from_name(
+            config.generator, self.style_count, photo_chroma=config.preserve_color, contrast_aware=config.contrast_aware
+        )
         self._seen = grey if config.preserve_color else _unchanged  # what the losses and D look at
         self.trained_styles = range(self.style_count)  # the styles whose steps this run trains
         if config.extend is not None:
@@ -270,7 +281,8 @@ class Trainer:
         global_batch = config.batch_size * self.process.world_size
         self.style_crops = crops[0] if len(crops) == 1 else StyleCycle(crops, global_batch, self.trained_styles)
         train_sources, self.held_out = _content_sources(config.content_dir, config.size)
-        self.content_crops = RandomCrops(train_sources, config.size, seed=config.seed)
+        jitter = None if config.contrast_jitter == [1.0, 1.0] else tuple(config.contrast_jitter)
+        self.content_crops = RandomCrops(train_sources, config.size, seed=config.seed, contrast=jitter)
         self.step = 0
         self.train_seconds = 0.0  # every step's time since the run began, across resumes
         self.history: list[dict[str, float]] = []
@@ -288,8 +300,7 @@ class Trainer:
         if not path.exists():
             raise ValueError(f"no checkpoint in '{run_dir}': nothing to resume (start a new run instead)")
         state = load_checkpoint(path)
-        # Runs saved before style_scale existed sized their paintings by the long side.
-        config = TrainConfig.from_dict({"style_scale": "long_side", **state["config"]})
+        config = TrainConfig.from_dict({**PREDATED_FIELDS, **state["config"]})
         if steps is not None:
             config.steps = steps
         if device is not None:

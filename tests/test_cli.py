@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -194,3 +195,21 @@ def test_train_preserve_color_gives_a_generator_that_keeps_the_photos_colours(tm
     assert chroma_error.max() < 4 / 255  # PNG rounding of both images
     resume = ["train", "--out", str(run), "--resume", "--steps", "4", "--preserve-color", "--quiet"]
     assert main(resume) == 2 and "--preserve-color" in capsys.readouterr().err
+
+
+def test_contrast_flags_reach_the_run_and_a_run_from_before_style_scale_extends_as_trained(tmp_path, capsys):
+    run = tmp_path / "run"
+    flags = ["--contrast-aware", "--contrast-jitter", "0.5", "1.5"]
+    assert _train_tiny(run, "--style", "swirls", "--multi-style", *flags) == 0
+    config = TrainConfig.load(run / CONFIG)
+    assert config.contrast_aware and config.contrast_jitter == [0.5, 1.5] and load_generator(run).contrast_aware
+    resume = ["train", "--out", str(run), "--resume", "--steps", "4", "--contrast-aware", "--quiet"]
+    assert main(resume) == 2 and "--contrast-aware" in capsys.readouterr().err
+    saved = json.loads((run / CONFIG).read_text())
+    del saved["style_scale"]  # as written before paintings were sized by area
+    (run / CONFIG).write_text(json.dumps(saved))
+    extended = tmp_path / "extended"
+    extend = ["train", "--out", str(extended), "--extend", str(run), "--style", "pointillism", "--steps", "2"]
+    assert main([*extend, "--quiet"]) == 0
+    assert TrainConfig.load(extended / CONFIG).style_scale == "long_side"
+    assert load_generator(extended).styles == 3 and load_generator(extended).contrast_aware

@@ -101,3 +101,20 @@ def test_all_unreadable_is_a_clear_error(tmp_path):
     fake.write_text("plain text")
     with pytest.raises(ValueError, match="could be read"):
         RandomCrops([fake], size=24)[0]
+
+
+def test_contrast_jitter_scales_each_crop_about_its_mean_within_the_range(tmp_path):
+    sources = _write_photos(tmp_path, count=4)
+    plain = RandomCrops(sources, size=24, seed=5)
+    jittered = RandomCrops(sources, size=24, seed=5, contrast=(0.5, 1.5))
+    factors = []
+    for k in range(12):
+        crop, changed = plain[k][0], jittered[k][0]
+        mean = crop.mean()
+        inside = (changed > 0) & (changed < 1)  # pixels the clipping left alone
+        factor = ((changed - mean)[inside] / (crop - mean)[inside]).median().item()
+        assert torch.allclose(changed, ((crop - mean) * factor + mean).clamp(0, 1), atol=1e-5)
+        factors.append(factor)
+    assert 0.5 <= min(factors) and max(factors) <= 1.5 and max(factors) - min(factors) > 0.3
+    with pytest.raises(ValueError, match="contrast range"):
+        RandomCrops(sources, size=24, contrast=(1.5, 0.5))

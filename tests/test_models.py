@@ -5,6 +5,7 @@ from stylelib.images import luminance, rgb_to_ycbcr, with_chroma
 from stylelib.inference import export_generator, load_exported
 from stylelib.models import (
     ConditionalInstanceNorm2d,
+    ContrastModulation,
     ConvGeometry,
     Discriminator,
     Generator,
@@ -247,3 +248,25 @@ def test_a_photo_chroma_generator_paints_luminance_only_and_exports(tmp_path):
     assert chroma_error.masked_select(unclipped.expand_as(chroma_error)).max() < 1e-5
     assert (luminance(kept) - luminance(photo)).abs().mean() > 0.01  # the luminance is the network's
     assert keeping.settings["photo_chroma"] and "photo_chroma" not in plain.settings
+
+
+def test_a_contrast_aware_generator_starts_blind_to_contrast_and_learns_to_see_it(tmp_path):
+    torch.manual_seed(0)
+    aware = Generator(width=8, blocks=1, contrast_aware=True).eval()
+    photo = torch.rand(1, 3, 48, 64) * 0.5 + 0.25
+    softer = (photo - photo.mean()) * 0.5 + photo.mean()
+    with torch.no_grad():
+        # Instance norm removes the contrast, and the modulation starts as the identity.
+        assert (aware(photo) - aware(softer)).abs().max() < 1e-3
+        for module in aware.modules():
+            if isinstance(module, ContrastModulation):
+                torch.nn.init.normal_(module.scale, std=0.5)
+                torch.nn.init.normal_(module.shift, std=0.5)
+        assert (aware(photo) - aware(softer)).abs().mean() > 1e-2
+        rebuilt = Generator(**aware.settings).eval()
+        rebuilt.load_state_dict(aware.state_dict())
+        assert torch.equal(rebuilt(photo), aware(photo))
+        path = export_generator(aware, tmp_path / "aware.pt")
+        assert torch.allclose(load_exported(path)(softer), aware(softer), atol=1e-6)
+    # An older checkpoint (no "contrast_aware" in its settings) rebuilds without the modulation.
+    assert not any(isinstance(m, ContrastModulation) for m in Generator(width=8, blocks=1).modules())

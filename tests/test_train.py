@@ -410,3 +410,16 @@ def test_a_preserve_color_run_learns_from_grey_paintings_and_keeps_the_photos_co
     chroma_error = (rgb_to_ycbcr(output)[:, 1:] - rgb_to_ycbcr(photo)[:, 1:]).abs().masked_select(inside)
     assert chroma_error.max() < 1e-4
     assert torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)["generator_settings"]["photo_chroma"]
+
+
+def test_a_contrast_aware_run_trains_on_jittered_crops_and_resumes_as_it_was_built(tmp_path):
+    trainer = Trainer(_config(steps=3, contrast_aware=True, contrast_jitter=[0.5, 1.5]), tmp_path / "run")
+    assert trainer.generator.contrast_aware and trainer.content_crops.contrast == (0.5, 1.5)
+    trainer.train(progress=False)
+    resumed = Trainer.resume(tmp_path / "run", steps=4)
+    assert resumed.generator.contrast_aware and resumed.content_crops.contrast == (0.5, 1.5)
+    resumed.train(progress=False)
+    assert resumed.step == 4
+    assert Trainer(_config(), tmp_path / "plain").content_crops.contrast is None
+    with pytest.raises(ValueError, match="contrast_jitter"):
+        _config(contrast_jitter=[1.5, 0.5]).validate()
