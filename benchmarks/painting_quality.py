@@ -74,12 +74,13 @@ def meets_bar(scores: dict, diagnoses: list[str]) -> bool:
     return numeric and not set(diagnoses) & set(FAILING_DIAGNOSES)
 
 
-def machine() -> str:
-    """The CPU or GPU the run used, and whether the CPU has native bf16."""
+def machine(precision: str = "auto") -> str:
+    """The CPU or GPU the run used, whether the CPU has native bf16, and the precision trained in."""
     if torch.cuda.is_available():
         return torch.cuda.get_device_name()
     bf16 = f"bf16 matmul {cpu_bf16_speedup():.2f}x fp32" if cpu_has_bf16_matmul() else "no native bf16"
-    return f"{cpu_name()}, {torch.get_num_threads()} threads, {bf16}, trained in {make_runtime().precision}"
+    trained = make_runtime(precision=precision).precision
+    return f"{cpu_name()}, {torch.get_num_threads()} threads, {bf16}, trained in {trained}"
 
 
 def check_architecture(run_dir: Path, config: TrainConfig) -> None:
@@ -282,7 +283,8 @@ def main() -> None:
         for row in rows[-len(HELD_OUT_PHOTOS) :]:
             print(json.dumps(row), flush=True)
     previous = [r for r in everything.get(args.tag, {}).get("rows", []) if r["painting"] not in args.paintings]
-    everything[args.tag] = {"changes": changes, "machine": machine(), "rows": previous + rows}
+    precision = dataclasses.replace(TrainConfig(), **changes).precision
+    everything[args.tag] = {"changes": changes, "machine": machine(precision), "rows": previous + rows}
     write_tables(everything)
     grid = picture_grid(photos, outputs, args.gatys_steps)
     save_image(grid, RESULTS / f"painting_quality_{args.tag}.jpg", overwrite=True)
