@@ -283,7 +283,7 @@ def main() -> None:
         for row in rows[-len(HELD_OUT_PHOTOS) :]:
             print(json.dumps(row), flush=True)
     previous = [r for r in everything.get(args.tag, {}).get("rows", []) if r["painting"] not in args.paintings]
-    precision = dataclasses.replace(TrainConfig(), **changes).precision
+    precision = changes.get("precision", TrainConfig.precision)
     everything[args.tag] = {"changes": changes, "machine": machine(precision), "rows": previous + rows}
     write_tables(everything)
     grid = picture_grid(photos, outputs, args.gatys_steps)

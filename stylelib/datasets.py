@@ -55,8 +55,8 @@ class RandomCrops(Dataset):
     cuts a random window and flips it left-right half the time. With `contrast` (low, high) it
     then scales the crop's deviations from its mean by a factor drawn log-uniformly in that range
     (clipped to [0, 1]), so a generator sees soft and busy versions of every photo. An image that
-    cannot be read is replaced by the next one in the epoch's order, and its path is returned beside the crop
-    (`collate_crops` gathers them) so the caller can warn about it once.
+    cannot be read is replaced by the next one in the epoch's order, and its path is returned
+    beside the crop (`collate_crops` gathers them) so the caller can warn about it once.
     """
 
     def __init__(
