@@ -1,7 +1,8 @@
 """The GPU check (`make gpu-check`): the CUDA tests and the GPU measurements, in one run.
 
 On a GPU it runs the tests marked `cuda` (training in bf16 and fp16, exact resume, a GPU
-checkpoint resumed on the CPU, Gatys, stylize, TorchScript, a one-GPU torchrun), then measures,
+checkpoint resumed on the CPU, compiled training, Gatys, stylize, TorchScript, a one-GPU
+torchrun), then measures,
 side by side in the same process:
 - training images/s at 256 px, batch 16, eager and compiled (`train --compile`), and that as a
   share of a bf16 matrix-multiply peak measured right there;
@@ -44,7 +45,7 @@ from stylelib.train import TrainConfig, loader_workers
 
 ROOT = Path(__file__).parent.parent
 # What each device form measures: the GPU's real sizes, the CPU's tiny smoke sizes (eager only: compiling
-# takes tens of seconds on a CPU; tests/test_cli.py and tests/test_train.py cover it).
+# takes tens of seconds on a CPU; tests/test_cli.py and tests/test_models.py cover it).
 PLANS = {
     "cuda": {
         "train_size": 256, "batch": 16, "train_steps": 20, "loader_batches": 40, "gatys_size": 512,
