@@ -150,8 +150,8 @@ def _per_phase(bias: torch.Tensor | None) -> torch.Tensor | None:
 def _replicate_edge(x: torch.Tensor) -> torch.Tensor:
     """x with its edge rows and columns repeated once on every side (F.pad "replicate" by 1).
 
-    Compiled training gathers rows and columns instead: the compiler's replicate-pad backward
-    mislabels channels-last strides (torch 2.11) and stops the step.
+    Compiled code gathers rows and columns instead: the compiler's replicate-pad backward
+    mislabels channels-last strides (torch 2.14) and stops the training step.
     """
     if not torch.compiler.is_compiling():
         return F.pad(x, [1, 1, 1, 1], mode="replicate")

@@ -282,7 +282,8 @@ class Trainer:
         if config.compile:  # after the style targets: the paintings' sizes would each compile a graph
             check_compiler(device)
             self._train_generator = torch.compile(self._train_generator)
-            self._train_discriminator = self._train_discriminator and torch.compile(self._train_discriminator)
+            if self._train_discriminator is not None:
+                self._train_discriminator = torch.compile(self._train_discriminator)
             self._loss_features = torch.compile(self.extractor)
         crops = [_painting_crops(paintings, config.size) for paintings, _ in groups]
         global_batch = config.batch_size * self.process.world_size
