@@ -22,6 +22,7 @@ import argparse
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -67,17 +68,27 @@ def run_pastiche(content: Path, style: Path, size: int, steps: int, device: str 
 
 
 def run_ours(
-    content: torch.Tensor, style: torch.Tensor, size: int, steps, scales=None, device: str = "auto", keep_images=True
+    content: torch.Tensor,
+    style: torch.Tensor,
+    size: int,
+    steps,
+    scales=None,
+    device: str = "auto",
+    keep_images=True,
+    on_step: Callable[[dict, torch.Tensor], None] | None = None,
 ) -> dict:
     """Run stylelib with the default runtime on `device`; keep an unclamped snapshot of every full-size step.
 
     keep_images=False keeps none, so the step times hold no copies to the host (as pastiche's do not).
+    `on_step` is also called after every step, with the step's record and image.
     """
     snapshots = []
 
-    def keep(record: dict, image: torch.Tensor) -> None:
-        if record["scale"] == size:
+    def after_step(record: dict, image: torch.Tensor) -> None:
+        if keep_images and record["scale"] == size:
             snapshots.append((record["seconds"], image.detach().float().cpu().clone()))
+        if on_step is not None:
+            on_step(record, image)
 
     result = stylize_gatys(
         content,
@@ -86,7 +97,7 @@ def run_ours(
         scales=scales,
         max_side=size,
         runtime=make_runtime(device),
-        callback=keep if keep_images else None,
+        callback=after_step if keep_images or on_step is not None else None,
         progress=False,
         **PASTICHE_OBJECTIVE,
     )
