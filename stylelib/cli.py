@@ -192,6 +192,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         "adversarial_weight": (float, "weight of the adversarial loss (0: no discriminator)"),
         "style_strength": (float, "scales the style and adversarial weights: 0.5 keeps more photo, 2 paints more"),
         "tv_weight": (float, "weight of total variation"),
+        "distill_weight": (float, "pull outputs towards Gatys's for each training photo (computed once first; 0: off)"),
         "temporal_weight": (float, "video stability: outputs follow small shifts and zooms of the photo (0: off)"),
         "adversarial_loss": (str, "lsgan, hinge or nonsaturating"),
         "lr_generator": (float, "Adam learning rate of G"),

@@ -96,7 +96,8 @@ class RandomCrops(Dataset):
             self._order = (epoch, torch.randperm(len(self.sources), generator=generator))
         return self._order[1]
 
-    def _image(self, index: int) -> torch.Tensor:
+    def source_image(self, index: int) -> torch.Tensor:
+        """Image number `index` as the crops are cut from it: [1,3,H,W], short side at most the largest scale."""
         if index in self._cache:
             self._cache.move_to_end(index)
             return self._cache[index]
@@ -116,7 +117,7 @@ class RandomCrops(Dataset):
         for offset in range(count):
             index = int(order[(position + offset) % count])
             try:
-                return self._image(index), skipped
+                return self.source_image(index), skipped
             except ImageError as error:
                 skipped.append(str(error))
         raise ValueError(f"none of the {count} training images could be read: {'; '.join(skipped[:3])} ...")

@@ -4,6 +4,7 @@ Generator objective (every term relative, so the weights are dimensionless):
   content_weight * ||F(G(p)) - F(p)||^2 / ||F(p)||^2                         (VGG19 relu4_2 by default)
 + style_strength * style_weight * mean_l ||G_l(G(p)) - A_l||^2 / ||A_l||^2    (Gram matrices, relu1_1..relu5_1)
 + style_strength * adversarial_weight * L_adv(D(G(p)))                        (D: PatchGAN, real = style crops)
++ distill_weight * ||F(G(p)) - F(T(p))||^2 / ||F(T(p))||^2                   (T(p): Gatys's output; 0 = off)
 + tv_weight * TV(G(p))
 `style_strength` is the user's dial on top of the calibrated weights: 1 = the recipe, below 1 keeps
 more of the photo, above 1 paints more of the painting.
@@ -66,6 +67,7 @@ from .storage import (
     restore_random_states,
     save_checkpoint,
 )
+from .teachers import gatys_teachers
 
 LR_SCHEDULES = ("constant", "cosine")
 # What runs saved before these fields existed were trained with, for resuming or extending them.
@@ -105,6 +107,7 @@ class TrainConfig:
     adversarial_weight: float = 0.05  # 0 = no discriminator (Johnson et al.)
     style_strength: float = 1.0  # scales the style and adversarial weights together: <1 more photo, >1 more painting
     tv_weight: float = 0.0
+    distill_weight: float = 0.0  # pull G(p)'s content features towards Gatys's output for p (stylelib.teachers)
     temporal_weight: float = 0.0  # video stability: G(T(x) + noise) ~ T(G(x)) for small random shifts and zooms
     preserve_color: bool = False  # paint the painting's luminance only: outputs keep the photo's colours
     adversarial_loss: str = "lsgan"  # "lsgan", "hinge" or "nonsaturating"
@@ -145,7 +148,11 @@ class TrainConfig:
             (self.lr_schedule in LR_SCHEDULES, f"lr_schedule: use one of {', '.join(LR_SCHEDULES)}"),
             (0 <= self.lr_final_fraction <= 1, "lr_final_fraction: must be in [0, 1]"),
             (min(self.content_weight, self.style_weight, self.adversarial_weight) >= 0, "weights must be >= 0"),
-            (min(self.tv_weight, self.temporal_weight) >= 0, "tv_weight and temporal_weight must be >= 0"),
+            (
+                min(self.tv_weight, self.temporal_weight, self.distill_weight) >= 0,
+                "tv_weight, temporal_weight and distill_weight must be >= 0",
+            ),
+            (not (self.distill_weight and self.multi_style), "distill_weight: one style or one blend, not multi_style"),
             (self.style_strength >= 0, "style_strength: must be >= 0 (0 keeps the photo, 1 is the recipe)"),
             (
                 len(self.contrast_jitter) == 2 and 0 < self.contrast_jitter[0] <= self.contrast_jitter[1],
@@ -291,11 +298,12 @@ class Trainer:
         train_sources, self.held_out = _content_sources(config.content_dir, config.size)
         jitter = None if config.contrast_jitter == [1.0, 1.0] else tuple(config.contrast_jitter)
         self.content_crops = RandomCrops(train_sources, config.size, seed=config.seed, contrast=jitter)
+        self.teacher_crops: RandomCrops | None = None  # Gatys's outputs, made by prepare_teachers
         self.step = 0
         self.train_seconds = 0.0  # every step's time since the run began, across resumes
         self.history: list[dict[str, float]] = []
         self._pending: list[tuple[int, bool, float, dict[str, torch.Tensor]]] = []
-        self._batches: tuple[int, Iterator, Iterator] | None = None
+        self._batches: tuple[int, list[Iterator]] | None = None
         self._unreadable: set[str] = set()
 
     @classmethod
@@ -346,21 +354,50 @@ class Trainer:
     def _on_device(self, images: torch.Tensor) -> torch.Tensor:
         return images.to(self.runtime.device, memory_format=torch.channels_last, non_blocking=True)
 
-    def _next_batches(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """This process's photo and painting crops for the current step, from the loaders."""
+    def prepare_teachers(self, progress: bool = True) -> None:
+        """With distill_weight: stylise every training photo once with Gatys (kept in the run's teachers/ folder).
+
+        About 47 s per bundled photo on a 2-core CPU; `train` calls it before the first step.
+        """
+        if not self.config.distill_weight or self.teacher_crops is not None:
+            return
+        paintings, blend = _style_groups(self.config, at_training_scale=False)[0]
+        kept, files = gatys_teachers(
+            self.content_crops,
+            paintings,
+            blend,
+            self.run_dir / "teachers",
+            self.runtime,
+            preserve_color=self.config.preserve_color,
+            write=self.process.is_main,
+            progress=progress and self.process.is_main,
+        )
+        distributed.barrier()  # the other processes read what the main one wrote
+        photos = self.content_crops
+        if len(kept) < len(photos.sources):  # photos and teachers must cut the same windows from lists alike
+            sources = [photos.sources[i] for i in kept]
+            self.content_crops = RandomCrops(sources, photos.size, seed=photos.seed, contrast=photos.contrast)
+        self.teacher_crops = RandomCrops(files, photos.size, seed=photos.seed)
+
+    def _next_batches(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """This process's photo, painting and (when distilling) Gatys crops for the current step."""
         if self._batches is None or self._batches[0] != self.step:
+            self.prepare_teachers(progress=False)
             config, process = self.config, self.process
             workers, pin = loader_workers(config, self.runtime.device, process), self.runtime.device.type == "cuda"
+            datasets = (self.content_crops, self.style_crops, self.teacher_crops)
             loaders = [
                 crop_loader(crops, config.batch_size, self.step, process.rank, process.world_size, workers, pin)
-                for crops in (self.content_crops, self.style_crops)
+                for crops in datasets
+                if crops is not None
             ]
-            self._batches = (self.step, *loaders)
-        _, photo_batches, painting_batches = self._batches
-        (photos, skipped), (paintings, skipped_paintings) = next(photo_batches), next(painting_batches)
-        warn_skipped(skipped + skipped_paintings, self._unreadable)
-        self._batches = (self.step + 1, photo_batches, painting_batches)
-        return self._on_device(photos), self._on_device(paintings)
+            self._batches = (self.step, loaders)
+        loaders = self._batches[1]
+        batches = [next(loader) for loader in loaders]
+        warn_skipped([message for _, skipped in batches for message in skipped], self._unreadable)
+        self._batches = (self.step + 1, loaders)
+        photos, paintings, *teachers = [self._on_device(images) for images, _ in batches]
+        return photos, paintings, (teachers[0] if teachers else None)
 
     def _content_loss(self, features: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
         """mean_l ||F_l(x) - F_l(p)||^2 / ||F_l(p)||^2 over the whole batch, summed over all processes.
@@ -374,7 +411,9 @@ class Trainer:
             total = total + self.process.world_size * relative_squared_error(features[layer], targets[layer], energy)
         return total / len(self.config.content_layers)
 
-    def _generator_losses(self, photos: torch.Tensor, output: torch.Tensor, warmup: bool) -> dict[str, torch.Tensor]:
+    def _generator_losses(
+        self, photos: torch.Tensor, output: torch.Tensor, warmup: bool, teachers: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         config = self.config
         with self.runtime.autocast():
             features = self._loss_features(self._seen(output))
@@ -398,6 +437,11 @@ class Trainer:
             self.discriminator.requires_grad_(True)
             stylised = stylised + config.adversarial_weight * terms["adversarial"]
         total = config.content_weight * content + config.style_strength * stylised + config.tv_weight * terms["tv"]
+        if teachers is not None:
+            with torch.no_grad(), self.runtime.autocast():
+                taught = self._loss_features(self._seen(teachers), layers=config.content_layers)
+            terms["distill"] = self._content_loss(features, taught)
+            total = total + config.distill_weight * terms["distill"]
         terms["total"] = total
         return terms
 
@@ -439,7 +483,7 @@ class Trainer:
         warmup = self.step < self.config.warmup_steps
         self._set_learning_rates()
         started = time.perf_counter()
-        photos, paintings = self._next_batches()
+        photos, paintings, teachers = self._next_batches()
         if self.style_count > 1:
             self.generator.set_style(one_hot(self.step_style(), self.style_count))
         perturbed = None if warmup or self.config.temporal_weight == 0 else self._perturb(photos)
@@ -451,7 +495,7 @@ class Trainer:
         terms: dict[str, torch.Tensor] = {}
         if self.discriminator is not None and not warmup:
             terms.update(self._discriminator_step(self._seen(paintings), self._seen(output.detach())))
-        generator_terms = self._generator_losses(photos, output, warmup)
+        generator_terms = self._generator_losses(photos, output, warmup, teachers)
         if perturbed is not None:
             temporal = temporal_consistency_loss(perturbed_output, output, perturbed[1])
             total = generator_terms["total"] + self.config.temporal_weight * temporal
@@ -521,6 +565,7 @@ class Trainer:
         config, main = self.config, self.process.is_main
         if self.step == 0 and main:
             atomic_write(self.run_dir / CONFIG, lambda tmp: Path(tmp).write_text(config.to_json()))
+        self.prepare_teachers(progress)
         bar = tqdm(total=config.steps, initial=self.step, disable=not (progress and main), desc="train", leave=False)
         with _deferred_interrupt() as flag:
             while self.step < config.steps:
@@ -679,15 +724,16 @@ def read_log(path: str | os.PathLike) -> list[dict]:
     return records
 
 
-def _style_groups(config: TrainConfig) -> list[tuple[list[torch.Tensor], list[float]]]:
-    """The paintings (at their training scale) and blend weights of each style to learn: one group per style
-    for a multi-style run, else one group blending them all. A folder counts as one style (one artist), its
-    files sharing the style's weight."""
+def _style_groups(config: TrainConfig, at_training_scale: bool = True) -> list[tuple[list[torch.Tensor], list[float]]]:
+    """The paintings (at their training scale, else as loaded) and blend weights of each style to learn: one
+    group per style for a multi-style run, else one group blending them all. A folder counts as one style
+    (one artist), its files sharing the style's weight."""
     groups = []
     weights = config.style_weights or [1.0] * len(config.styles)
     for group, weight in zip(load_style_groups(config.styles), weights):
-        paintings = [resize_style_image(image, config.style_size, config.style_scale) for image in group]
-        groups.append((paintings, [weight / len(group)] * len(group)))
+        if at_training_scale:
+            group = [resize_style_image(image, config.style_size, config.style_scale) for image in group]
+        groups.append((group, [weight / len(group)] * len(group)))
     if config.multi_style:
         return groups
     return [([p for paintings, _ in groups for p in paintings], [w for _, blend in groups for w in blend])]

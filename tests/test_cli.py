@@ -5,6 +5,7 @@ import sys
 import pytest
 import torch
 
+from stylelib import teachers
 from stylelib.cli import main
 from stylelib.images import load_image, rgb_to_ycbcr, save_image
 from stylelib.inference import compile_generator, export_generator, fix_style, load_exported, load_generator
@@ -114,13 +115,15 @@ def test_train_then_stylize_a_file_and_a_folder_then_export(tmp_path, capsys):
     assert torch.allclose(scripted(photo), load_generator(run)(photo), atol=1e-5)
 
 
-def test_train_takes_a_painting_by_name_and_a_style_strength(tmp_path, capsys):
+def test_train_takes_a_painting_by_name_a_style_strength_and_distillation(tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     args = ["train", "--out", str(run), "--style", "hokusai", "--style-strength", "2.5", "--generator", "lite"]
     args += ["--size", "32", "--steps", "1", "--warmup-steps", "1", "--batch-size", "1", "--precision", "fp32"]
-    assert main([*args, "--quiet"]) == 0
+    monkeypatch.setattr(teachers, "TEACHER_STEPS", 2)
+    assert main([*args, "--distill-weight", "0.5", "--quiet"]) == 0
     config = TrainConfig.load(run / CONFIG)
-    assert config.styles == ["hokusai"] and config.style_strength == 2.5
+    assert config.styles == ["hokusai"] and config.style_strength == 2.5 and config.distill_weight == 0.5
+    assert len(list((run / "teachers").glob("*.png"))) == 4  # one Gatys output per bundled training photo
     assert main([*args, "--out", str(tmp_path / "bad"), "--style-strength", "-1"]) == 2
     assert "style_strength" in capsys.readouterr().err
 

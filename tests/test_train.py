@@ -4,12 +4,14 @@ import math
 import os
 import re
 import signal
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from stylelib import teachers
 from stylelib.distributed import ProcessInfo
 from stylelib.features import STYLE_LAYERS
 from stylelib.images import grey, image_grid, resize_style_image, rgb_to_ycbcr
@@ -206,13 +208,19 @@ def test_ctrl_c_saves_a_checkpoint_then_stops(tmp_path):
     assert Trainer.resume(tmp_path / "run").step == 2
 
 
-def test_a_photo_folder_with_a_corrupt_file_trains(tmp_path):
-    folder = tmp_path / "photos"
+def _photo_folder(folder, count=5, broken=()):
+    """Random 90x60 photos p0.png ... and broken files, in a new folder."""
     folder.mkdir()
     rng = np.random.default_rng(0)
-    for index in range(4):
-        Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(folder / f"p{index}.png")
-    (folder / "p9_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    for index in range(count):
+        Image.fromarray(rng.integers(0, 255, (60, 90, 3), dtype=np.uint8)).save(folder / f"p{index}.png")
+    for name in broken:
+        (folder / name).write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    return folder
+
+
+def test_a_photo_folder_with_a_corrupt_file_trains(tmp_path):
+    folder = _photo_folder(tmp_path / "photos", count=4, broken=["p9_broken.png"])
     trainer = Trainer(_config(content_dir=str(folder), adversarial_weight=0.0), tmp_path / "run")
     assert trainer.discriminator is None and len(trainer.held_out) == 2
     with pytest.warns(UserWarning, match="p9_broken.png"):
@@ -233,13 +241,14 @@ def test_a_folder_of_paintings_is_one_style_sharing_its_weight(tmp_path):
 
 @pytest.mark.parametrize("strength", [0.0, 0.5, 3.0])
 def test_style_strength_scales_the_style_and_adversarial_terms(tmp_path, strength):
-    trainer = Trainer(_config(style_strength=strength, warmup_steps=0), tmp_path / "run")
+    trainer = Trainer(_config(style_strength=strength, warmup_steps=0, distill_weight=0.7), tmp_path / "run")
     photos = trainer.content_crops.batch(0, 2)
     output = trainer.generator(photos)
-    terms = trainer._generator_losses(photos, output, warmup=False)
+    terms = trainer._generator_losses(photos, output, warmup=False, teachers=photos.flip(-1))
     config = trainer.config
     stylised = config.style_weight * terms["style"] + config.adversarial_weight * terms["adversarial"]
-    expected = config.content_weight * terms["content"] + strength * stylised
+    # the distillation term is Gatys's own trade-off, so the strength leaves it alone
+    expected = config.content_weight * terms["content"] + strength * stylised + 0.7 * terms["distill"]
     assert torch.allclose(terms["total"], expected, rtol=1e-6)
     with pytest.raises(ValueError, match="style_strength"):
         _config(style_strength=-1).validate()
@@ -423,3 +432,51 @@ def test_a_contrast_aware_run_trains_on_jittered_crops_and_resumes_as_it_was_bui
     assert Trainer(_config(), tmp_path / "plain").content_crops.contrast is None
     with pytest.raises(ValueError, match="contrast_jitter"):
         _config(contrast_jitter=[1.5, 0.5]).validate()
+
+
+@pytest.fixture
+def identity_teachers(monkeypatch):
+    """'Gatys' that returns the photo unchanged, so a teacher crop should equal its photo crop."""
+    calls = []
+
+    def unchanged(photo, *args, **kwargs):
+        calls.append(tuple(photo.shape))
+        return SimpleNamespace(image=photo)
+
+    monkeypatch.setattr(teachers, "stylize_gatys", unchanged)
+    return calls
+
+
+def test_distillation_trains_towards_each_photos_teacher_and_resumes_exactly(tmp_path, identity_teachers):
+    # With the photo as its own teacher the distillation term must equal the content term, step by step:
+    # it would not if the two crops' windows, flips or order differed.
+    Trainer(_config(distill_weight=2.0), tmp_path / "straight").train(progress=False)
+    log = _log(tmp_path / "straight")
+    assert "distill" not in log[0] and "distill" not in log[1]  # warm-up: reconstruction only
+    for record in log[2:]:
+        assert math.isclose(record["distill"], record["content"], rel_tol=0.02)
+    assert len(identity_teachers) == 4 and len(list((tmp_path / "straight" / "teachers").iterdir())) == 4
+    Trainer(_config(distill_weight=2.0, steps=3), tmp_path / "split").train(progress=False)
+    calls = len(identity_teachers)
+    Trainer.resume(tmp_path / "split", steps=6).train(progress=False)
+    assert len(identity_teachers) == calls  # the resumed run reads the teachers the first part made
+    for a, b in zip(log, _log(tmp_path / "split")):
+        assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
+
+
+def test_an_unreadable_photo_has_no_teacher_and_no_crops(tmp_path, identity_teachers):
+    folder = _photo_folder(tmp_path / "photos", broken=["p3_broken.png"])
+    trainer = Trainer(_config(content_dir=str(folder), distill_weight=1.0), tmp_path / "run")
+    with pytest.warns(UserWarning, match="p3_broken.png"):
+        trainer.prepare_teachers(progress=False)
+    assert len(trainer.content_crops.sources) == len(trainer.teacher_crops.sources) == 3  # 2 of 6 held out
+    assert "p3_broken" not in " ".join(str(source) for source in trainer.content_crops.sources)
+    photos, _, taught = trainer._next_batches()
+    assert torch.allclose(photos, taught, atol=1 / 255)
+
+
+def test_distillation_needs_one_style_and_a_non_negative_weight():
+    with pytest.raises(ValueError, match="distill_weight: one style"):
+        TrainConfig(styles=["swirls", "woodcut"], multi_style=True, distill_weight=1.0).validate()
+    with pytest.raises(ValueError, match="distill_weight must be >= 0"):
+        TrainConfig(distill_weight=-1.0).validate()
