@@ -10,14 +10,13 @@ in the run folder, so a resumed run reads exactly what the first one trained on.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from .datasets import RandomCrops
+from .datasets import RandomCrops, warn_skipped
 from .features import VGG19Features
 from .images import ImageError, load_image, save_image
 from .nst import stylize_gatys
@@ -54,7 +53,7 @@ def gatys_teachers(
         try:
             photo = crops.source_image(index)
         except ImageError as error:
-            warnings.warn(f"skipping unreadable training image: {error}", stacklevel=2)
+            warn_skipped([str(error)], set())
             continue
         path = teacher_path(folder, index)
         if write and not _matches(path, photo):
