@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import torch
 from . import data, distributed, downloads, evaluation, inference, masks, nst, sweep, train, video
 from .data import PHOTO_FILES, STYLE_NAMES, resolve_image
 from .features import WeightsUnavailableError
-from .images import ImageError, load_image, save_image
+from .images import load_image, save_image
 from .runtime import PRECISIONS, Runtime, make_runtime, seed_everything
 
 
@@ -123,11 +124,21 @@ def run_stylize_checkpoint(args: argparse.Namespace) -> None:
         )
         sound = "audio carried over" if info.audio else "the source has no audio track"
         print(f"saved {args.out} ({info.frames} frames, {info.size[0]}x{info.size[1]} at {info.fps:g} fps; {sound})")
+        if info.truncated:
+            print(
+                f"warning: '{args.content}' announces {info.expected_frames} frames but only {info.frames} could be "
+                "read (the file is truncated or damaged); the output holds those",
+                file=sys.stderr,
+            )
     elif Path(args.content).is_dir():
-        outputs = inference.stylize_folder(
+        run = inference.stylize_folder(
             generator, args.content, args.out, args.size, args.overwrite, runtime, args.preserve_color
         )
-        print(f"saved {len(outputs)} images to {args.out} ({runtime})")
+        print(f"saved {len(run.written)} images to {args.out} ({runtime})")
+        if run.skipped:
+            print(f"{len(run.skipped)} outputs were already there and were kept (pass --overwrite to redo them)")
+        for message in run.failed:
+            print(f"skipped: {message}", file=sys.stderr)
     else:
         if args.out.exists() and not args.overwrite:
             raise FileExistsError(f"'{args.out}' already exists; pass --overwrite or choose another --out")
@@ -432,25 +443,52 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(commands)
     _add_sweep(commands)
     _add_data(commands)
+    _add_verbose(parser)
     return parser
 
 
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    """--verbose on every command that runs (the leaves of the subcommand tree)."""
+    leaves = [action.choices.values() for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    if not leaves:
+        parser.add_argument("--verbose", action="store_true", help="on errors, show tracebacks and ffmpeg's messages")
+    for children in leaves:
+        for child in children:
+            _add_verbose(child)
+
+
+# Errors a user can fix from the message alone: one line, no traceback.
+EXPECTED_ERRORS = (
+    ValueError,  # bad input, including InputError and ImageError
+    OSError,  # missing files, permissions, a full disk
+    WeightsUnavailableError,
+    FloatingPointError,  # a diverged training run
+    downloads.DownloadError,
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; bad input prints one line on stderr and returns 2."""
+    """Entry point: expected errors print one line on stderr and return 2; unexpected ones return 1.
+
+    With --verbose an error also prints its traceback (and what ffmpeg said, for a video).
+    """
     args = build_parser().parse_args(argv)
+    verbose = getattr(args, "verbose", False)
     try:
         args.run(args)
-    except (
-        ImageError,
-        ValueError,
-        FileExistsError,
-        WeightsUnavailableError,
-        FloatingPointError,
-        downloads.DownloadError,
-    ) as error:
+    except EXPECTED_ERRORS as error:
+        if verbose:
+            traceback.print_exc()
+            print(getattr(error, "details", ""), file=sys.stderr)
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:
         print(f"interrupted: {interrupt}" if str(interrupt) else "interrupted", file=sys.stderr)
         return 130
+    except Exception as error:
+        if verbose:
+            traceback.print_exc()
+        hint = "" if verbose else "; run the command again with --verbose for the traceback"
+        print(f"error: unexpected {type(error).__name__}: {error}{hint}", file=sys.stderr)
+        return 1
     return 0

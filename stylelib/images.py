@@ -11,13 +11,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .errors import InputError
 from .storage import atomic_write
 
 MIN_SIDE = 16
 ImageSource = str | os.PathLike | np.ndarray | Image.Image | torch.Tensor
 
 
-class ImageError(ValueError):
+class ImageError(InputError):
     """An image could not be used; the message names the file and the fix."""
 
 

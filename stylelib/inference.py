@@ -7,12 +7,14 @@ import copy
 import os
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from .datasets import find_images
-from .images import ImageSource, load_image, luminance, save_image, with_chroma
+from .errors import InputError
+from .images import ImageError, ImageSource, load_image, luminance, save_image, with_chroma
 from .models import Generator
 from .runtime import Runtime, check_compiler, choose_precision, evaluation_mode, make_runtime, module_device
 from .storage import CHECKPOINT, load_checkpoint
@@ -28,14 +30,20 @@ def load_generator(source: str | os.PathLike, use_ema: bool = True, device: str 
     path = Path(source)
     if path.is_dir():
         path = path / CHECKPOINT
-    if not path.exists():
-        raise ValueError(f"no checkpoint at '{path}': pass a training run folder or its {CHECKPOINT}")
+    if not path.is_file():
+        raise InputError(f"no checkpoint at '{path}': pass a training run folder or its {CHECKPOINT}")
     state = load_checkpoint(path)
-    if "generator_settings" not in state:
-        raise ValueError(f"'{path}' is not a stylelib training checkpoint")
-    generator = Generator(**state["generator_settings"])
-    weights = state["ema"] if use_ema and state.get("ema") is not None else state["generator"]
-    generator.load_state_dict(weights)
+    try:
+        generator = Generator.from_settings(state["generator_settings"])
+        weights = state["ema"] if use_ema and state.get("ema") is not None else state["generator"]
+        generator.load_state_dict(weights)
+    except InputError:
+        raise
+    except (TypeError, KeyError, AttributeError, ValueError, RuntimeError) as error:
+        raise InputError(
+            f"'{path}' is not a stylelib training checkpoint ({type(error).__name__}: {str(error)[:120]}); "
+            "pass the folder that `train` wrote"
+        ) from error
     return generator.to(device, memory_format=torch.channels_last).eval().requires_grad_(False)
 
 
@@ -107,6 +115,15 @@ def at_strength(output: torch.Tensor, photo: torch.Tensor, strength: float) -> t
     return torch.lerp(photo.float().cpu(), output.float().cpu(), strength)
 
 
+@dataclass
+class FolderRun:
+    """What stylize_folder did: outputs written, outputs already there (skipped), and unreadable images."""
+
+    written: list[Path]
+    skipped: list[Path]
+    failed: list[str]  # one message per image that could not be read
+
+
 def stylize_folder(
     generator: torch.nn.Module,
     source: str | os.PathLike,
@@ -115,17 +132,35 @@ def stylize_folder(
     overwrite: bool = False,
     runtime: Runtime | None = None,
     preserve_color: bool = False,
-) -> list[Path]:
-    """Stylise every image under `source` into `destination`, keeping relative paths (as .png)."""
+) -> FolderRun:
+    """Stylise every image under `source` into `destination`, keeping relative paths (as .png).
+
+    Outputs already there are skipped unless `overwrite`: each is written atomically, so an existing
+    one is complete, and re-running an interrupted folder continues where it stopped. An unreadable
+    image is reported and the others are still done. Ctrl-C says how many were finished.
+    """
     source, destination = Path(source), Path(destination)
     files = find_images(source)
-    targets = [destination / path.relative_to(source).with_suffix(".png") for path in files]
-    clashes = [str(t) for t in targets if t.exists()]
-    if clashes and not overwrite:
-        raise FileExistsError(f"{len(clashes)} outputs already exist (e.g. '{clashes[0]}'); pass --overwrite")
-    for path, target in zip(files, targets):
-        save_image(stylize_image(generator, path, max_side, runtime, preserve_color), target, overwrite=overwrite)
-    return targets
+    run = FolderRun([], [], [])
+    try:
+        for path in files:
+            target = destination / path.relative_to(source).with_suffix(".png")
+            if target.exists() and not overwrite:
+                run.skipped.append(target)
+                continue
+            try:
+                image = stylize_image(generator, path, max_side, runtime, preserve_color)
+            except ImageError as error:
+                run.failed.append(str(error))
+                continue
+            run.written.append(save_image(image, target, overwrite=overwrite))
+    except KeyboardInterrupt:
+        finished = len(run.written) + len(run.skipped)
+        raise KeyboardInterrupt(
+            f"{finished} of {len(files)} images are finished in '{destination}'; run the same command again to "
+            "stylise the rest"
+        ) from None
+    return run
 
 
 @contextlib.contextmanager

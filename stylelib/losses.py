@@ -22,10 +22,13 @@ agree only at B = 1.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
+
+from .errors import InputError
 
 GRAM_NORMALISATIONS = ("chw", "hw", "bchw", "none")
 
@@ -162,16 +165,26 @@ def style_loss(
     return total
 
 
+def check_blend_weights(weights: Sequence[float], count: int) -> list[float]:
+    """The blend weights as floats: one finite, non-negative weight per style, not all zero (else InputError)."""
+    try:
+        values = [float(w) for w in weights]
+    except (TypeError, ValueError) as error:
+        raise InputError(f"style weights must be numbers, got {list(weights)!r}") from error
+    if len(values) != count or not values:
+        raise InputError(f"got {len(values)} style weights for {count} styles; give one weight per style")
+    if not all(math.isfinite(w) and w >= 0 for w in values) or sum(values) <= 0:
+        raise InputError(f"style weights {values} must be finite and non-negative, not all zero")
+    return values
+
+
 def blend_grams(grams: list[Mapping[str, torch.Tensor]], weights: list[float]) -> dict[str, torch.Tensor]:
     """Weighted mean of several styles' Gram targets.
 
     For squared losses, sum_s a_s ||G - A_s||^2 = ||G - sum_s a_s A_s||^2 + const when sum_s a_s = 1,
     so blending targets gives the same gradients as blending losses, at the cost of one style.
     """
-    if len(grams) != len(weights) or not grams:
-        raise ValueError(f"got {len(grams)} styles but {len(weights)} weights; give one weight per style")
-    if any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise ValueError(f"style weights {weights} must be non-negative and not all zero")
+    weights = check_blend_weights(weights, len(grams))
     total = float(sum(weights))
     return {layer: sum(w / total * g[layer] for g, w in zip(grams, weights)) for layer in grams[0]}
 
@@ -184,8 +197,7 @@ def relative_style_targets(
     Per layer, sum_s c_s ||G - A_s||^2 = (sum_s c_s) ||G - sum_s (c_s / sum c) A_s||^2 + const with
     c_s = a_s / ||A_s||^2, so each style counts by its blend weight whatever its Gram magnitude.
     """
-    if len(blend) != len(grams) or any(a < 0 for a in blend) or sum(blend) <= 0:
-        raise ValueError(f"style weights {list(blend)} must be one non-negative weight per style, not all zero")
+    blend = check_blend_weights(blend, len(grams))
     shares = [a / sum(blend) for a in blend]
     targets, weights = {}, {}
     for layer in grams[0]:

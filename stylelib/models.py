@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import InputError
 from .images import LUMA_WEIGHTS
 
 # The default generator's residual blocks are dilated 1, 2, 4, 2, 1: their receptive field at quarter
@@ -302,6 +303,28 @@ class Generator(nn.Module):
         self.register_load_state_dict_pre_hook(_rename_legacy_decoder_keys)
 
     @classmethod
+    def from_settings(cls, settings: object) -> Generator:
+        """A generator from a checkpoint's `generator_settings`, checked first (a damaged file raises InputError)."""
+        limits = {"width": (4, 512), "blocks": (0, 64), "styles": (1, 4096)}
+        flags = ("separable", "photo_chroma", "contrast_aware")
+        if not isinstance(settings, dict) or not set(settings) <= {*limits, *flags, "dilations"}:
+            raise InputError(f"generator settings {settings!r:.200} are not a stylelib generator's")
+        for name, (low, high) in limits.items():
+            value = settings.get(name)
+            if not (type(value) is int and low <= value <= high):
+                raise InputError(f"generator setting {name}={value!r:.50} is not an integer in [{low}, {high}]")
+        if any(type(settings.get(name, False)) is not bool for name in flags):
+            raise InputError(f"generator settings {settings!r:.200}: {', '.join(flags)} must be true or false")
+        dilations = settings.get("dilations", [1] * settings["blocks"])
+        if not (
+            isinstance(dilations, (list, tuple))
+            and len(dilations) == settings["blocks"]
+            and all(type(d) is int and 1 <= d <= 64 for d in dilations)
+        ):
+            raise InputError(f"generator setting dilations={dilations!r:.100} needs one integer in [1, 64] per block")
+        return cls(**settings)
+
+    @classmethod
     def from_name(
         cls, name: str, styles: int = 1, photo_chroma: bool = False, contrast_aware: bool = False
     ) -> Generator:
@@ -356,10 +379,10 @@ class Generator(nn.Module):
     def fixed_style(self, style: torch.Tensor | list[float]) -> Generator:
         """A one-style copy painting this global mix of styles: the same outputs as forward(image, style)."""
         if self.styles == 1:
-            raise ValueError("this generator already paints one style")
+            raise InputError("this generator already paints one style")
         mix = style_mix(torch.as_tensor(style, dtype=torch.float32), self.styles)
         if mix.dim() != 1:
-            raise ValueError("fixed_style takes one weight per style, [S]")
+            raise InputError("fixed_style takes one weight per style, [S]")
         single = Generator(**{**self.settings, "styles": 1}).to(next(self.parameters()).device)
         state = {}
         for key, value in self.state_dict().items():
@@ -389,15 +412,15 @@ def style_mix(style: torch.Tensor | None, styles: int) -> torch.Tensor:
     style = torch.as_tensor(style, dtype=torch.float32)
     axis = 0 if style.dim() == 1 else 1
     if style.dim() not in (1, 2, 4) or style.shape[axis] != styles:
-        raise ValueError(
+        raise InputError(
             f"style weights need {styles} values (one per trained style) as [S], [B,S] or [B,S,H,W], "
             f"got shape {list(style.shape)}"
         )
     if not torch.isfinite(style).all() or (style < 0).any():
-        raise ValueError("style weights must be finite and non-negative")
+        raise InputError("style weights must be finite and non-negative")
     total = style.sum(axis, keepdim=True)
     if (total <= 0).any():
-        raise ValueError("style weights must not all be zero (at any pixel)")
+        raise InputError("style weights must not all be zero (at any pixel)")
     return style / total
 
 

@@ -35,6 +35,7 @@ from .images import (
 )
 from .losses import (
     blend_grams,
+    check_blend_weights,
     content_loss,
     gram_matrix,
     regional_style_loss,
@@ -245,8 +246,8 @@ def stylize_gatys(
     if init not in ("content", "noise"):
         raise ValueError(f"unknown init {init!r}: use 'content' or 'noise'")
     style_list = list(styles) if isinstance(styles, (list, tuple)) else [styles]
-    if style_weights is not None and len(style_weights) != len(style_list):
-        raise ValueError(f"got {len(style_weights)} style weights for {len(style_list)} styles")
+    if style_weights is not None:
+        style_weights = check_blend_weights(style_weights, len(style_list))
     runtime = runtime or make_runtime()
     if extractor is None:
         extractor = VGG19Features().to(runtime.device, memory_format=torch.channels_last)

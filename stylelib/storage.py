@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import InputError
+
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -87,4 +89,5 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # torch raises several types for a foreign or damaged file
-        raise ValueError(f"'{path}' is not a readable stylelib checkpoint ({error})") from error
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise InputError(f"'{path}' is not a readable stylelib checkpoint ({reason})", details=str(error)) from error

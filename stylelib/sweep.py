@@ -218,7 +218,16 @@ def run_sweep(
         config.validate()
         points.append((changes, config, Path(out_dir) / run_name(changes)))
     if jobs == 1:
-        return [{**train_and_evaluate(c, d, eval_size, progress), "changes": ch} for ch, c, d in points]
+        results = []
+        try:
+            for changes, config, run_dir in points:
+                results.append({**train_and_evaluate(config, run_dir, eval_size, progress), "changes": changes})
+        except KeyboardInterrupt as interrupt:
+            raise KeyboardInterrupt(
+                f"{interrupt}; {len(results)} of {len(points)} runs finished in '{out_dir}': run the same sweep again "
+                "to continue"
+            ) from None
+        return results
     gpus = torch.cuda.device_count() if base.device in ("auto", "cuda") else 0
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:

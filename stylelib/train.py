@@ -39,10 +39,12 @@ from tqdm.auto import tqdm
 from . import distributed
 from .data import HELD_OUT_PHOTOS, TRAIN_PHOTOS, load_photo, load_style_groups, resolve_image
 from .datasets import RandomCrops, StyleCycle, crop_loader, find_images, warn_skipped
+from .errors import InputError
 from .features import STYLE_LAYERS, VGG19Features
 from .images import STYLE_SCALES, grey, image_grid, resize_long_side, resize_style_image, save_image
 from .losses import (
     ADVERSARIAL_LOSSES,
+    check_blend_weights,
     discriminator_loss,
     generator_adversarial_loss,
     gram_matrix,
@@ -134,7 +136,7 @@ class TrainConfig:
         for item in dataclasses.fields(self):
             problem = _field_type_error(item.name, item.type, getattr(self, item.name))
             if problem:
-                raise ValueError(f"bad training config: {problem}")
+                raise InputError(f"bad training config: {problem}")
         checks = [
             (bool(self.styles), "styles: give at least one style image"),
             (self.generator in GENERATOR_CONFIGS, f"generator: use one of {', '.join(GENERATOR_CONFIGS)}"),
@@ -159,7 +161,6 @@ class TrainConfig:
                 "contrast_jitter: two positive factors, low <= high ([1, 1] turns it off)",
             ),
             (0 <= self.ema_decay < 1, "ema_decay: must be in [0, 1)"),
-            (self.style_weights is None or len(self.style_weights) == len(self.styles), "style_weights: one per style"),
             (not self.multi_style or len(self.styles) >= 2, "multi_style: give at least two styles"),
             (not (self.multi_style and self.style_weights), "style_weights: blend weights, not for multi_style"),
             (self.extend is None or self.multi_style, "extend: adds styles to a multi_style network; set multi_style"),
@@ -167,7 +168,9 @@ class TrainConfig:
         ]
         for ok, message in checks:
             if not ok:
-                raise ValueError(f"bad training config: {message}")
+                raise InputError(f"bad training config: {message}")
+        if self.style_weights is not None:
+            check_blend_weights(self.style_weights, len(self.styles))
 
     def to_json(self) -> str:
         """The config as indented JSON."""
@@ -176,9 +179,11 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
         """Build from a dict, rejecting unknown keys and wrongly typed or impossible values by name."""
+        if not isinstance(values, dict):
+            raise InputError(f"a training config is a JSON object of TrainConfig fields, got {type(values).__name__}")
         unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise ValueError(f"unknown training config keys {sorted(unknown)}; see TrainConfig for the fields")
+            raise InputError(f"unknown training config keys {sorted(unknown)}; see TrainConfig for the fields")
         config = cls(**values)
         config.validate()
         return config
@@ -188,22 +193,22 @@ class TrainConfig:
         """Read a config JSON file; saved_run: a run's own config, whose missing fields it was trained without."""
         try:
             values = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise ValueError(f"cannot read training config '{path}': {error}") from error
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise InputError(f"cannot read training config '{path}': {error}") from error
         return cls.from_dict({**PREDATED_FIELDS, **values} if saved_run else values)
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 _TYPE_CHECKS: dict[str, tuple[str, Callable[[object], bool]]] = {
     "int": ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
-    "float": ("a number", _is_number),
+    "float": ("a finite number", _is_number),
     "str": ("a string", lambda v: isinstance(v, str)),
     "bool": ("true or false", lambda v: isinstance(v, bool)),
     "list[str]": ("a list of strings", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)),
-    "list[float]": ("a list of numbers", lambda v: isinstance(v, list) and all(_is_number(x) for x in v)),
+    "list[float]": ("a list of finite numbers", lambda v: isinstance(v, list) and all(_is_number(x) for x in v)),
 }
 
 
@@ -754,7 +759,7 @@ def _extend_generator(generator: Generator, run_dir: str) -> range:
     """Load a trained multi-style run into the first styles of `generator`, start the others at their mean,
     and leave only the norm parameters trainable; returns the new styles' indices."""
     state = load_checkpoint(Path(run_dir) / CHECKPOINT)
-    old = Generator(**state["generator_settings"])
+    old = Generator.from_settings(state.get("generator_settings"))
     old.load_state_dict(state["ema"] if state.get("ema") is not None else state["generator"])
     if old.styles < 2 or {**old.settings, "styles": generator.styles} != generator.settings:
         raise ValueError(

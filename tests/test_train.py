@@ -66,9 +66,9 @@ def test_config_round_trips_through_json_and_rejects_bad_values(tmp_path):
         ("size", "256", "size must be an integer, got '256'"),
         ("steps", 10.0, "steps must be an integer"),
         ("styles", "hokusai", "styles must be a list of strings"),
-        ("style_weights", [1, "a"], "style_weights must be a list of numbers or null"),
+        ("style_weights", [1, "a"], "style_weights must be a list of finite numbers or null"),
         ("spectral_norm", 1, "spectral_norm must be true or false"),
-        ("style_weight", None, "style_weight must be a number"),
+        ("style_weight", None, "style_weight must be a finite number"),
     ]:
         with pytest.raises(ValueError, match=re.escape(expected)):
             TrainConfig.from_dict({key: value})
