@@ -8,13 +8,14 @@ import imageio_ffmpeg
 import pytest
 import torch
 
-from stylelib import inference, teachers, video
+from stylelib import inference, sweep, teachers, video
 from stylelib.cli import main
 from stylelib.datasets import RandomCrops
 from stylelib.images import load_image, save_image
 from stylelib.models import Generator
 from stylelib.runtime import make_runtime
 from stylelib.storage import CHECKPOINT, save_checkpoint
+from stylelib.train import TrainConfig
 from stylelib.video import MAX_OUTPUT_PIXELS, VideoError, VideoReader, output_size, stylize_video
 
 
@@ -247,3 +248,17 @@ def test_verbose_shows_what_ffmpeg_said(clips, tmp_path, capsys):
     assert "ffmpeg version" not in capsys.readouterr().err
     assert main([*args, "--verbose"]) == 2
     assert "ffmpeg version" in capsys.readouterr().err
+
+
+def test_an_interrupted_sweep_says_how_many_runs_are_finished(tmp_path, monkeypatch):
+    finished = []
+
+    def train_and_evaluate(config, run_dir, eval_size, progress):
+        if finished:
+            raise KeyboardInterrupt("training interrupted; checkpoint saved at step 3")
+        finished.append(run_dir)
+        return {"name": run_dir.name}
+
+    monkeypatch.setattr(sweep, "train_and_evaluate", train_and_evaluate)
+    with pytest.raises(KeyboardInterrupt, match="checkpoint saved at step 3; 1 of 2 runs finished"):
+        sweep.run_sweep(TrainConfig(steps=4, warmup_steps=1), {"style_weight": [1.0, 2.0]}, tmp_path)
