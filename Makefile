@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 RUN_DIR ?= runs/notebooks
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: run test lint unit notebooks lab bench sweep gpu-check clean-venv
+.PHONY: run test lint unit notebooks lab bench sweep gpu-check canonical clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3"; exit 1; }
@@ -29,8 +29,8 @@ run: $(STAMP)
 	@echo "Executed notebooks, figures and metrics.json files are in $(RUN_DIR)/"
 
 lint: $(STAMP)
-	$(BIN)/ruff check stylelib tests benchmarks notebooks
-	$(BIN)/ruff format --check stylelib tests benchmarks
+	$(BIN)/ruff check stylelib tests benchmarks tools notebooks
+	$(BIN)/ruff format --check stylelib tests benchmarks tools
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests
@@ -40,6 +40,11 @@ notebooks: $(STAMP)
 	STYLELIB_SMOKE=1 $(BIN)/python -m pytest -q --nbval-lax -p no:cacheprovider notebooks tests/smoke_metrics.py
 
 test: lint unit notebooks
+
+# Re-run notebooks in place as their committed canonical runs (all, or NOTEBOOKS="notebooks/05_*.ipynb ...");
+# each one's first cell then states its measured time, and benchmarks/results/notebook_times.json holds them all.
+canonical: $(STAMP)
+	$(BIN)/python tools/canonical_notebooks.py $(NOTEBOOKS)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

@@ -246,7 +246,9 @@ class VGG19Features(nn.Module):
         wanted = set(self.layers if layers is None else _validate_layers(layers))
         if not wanted <= set(self.layers):
             raise ValueError(f"layers {sorted(wanted - set(self.layers))} are not among this extractor's {self.layers}")
-        x = self.preprocess(image)
+        # Channels-last: the fast layout for convolutions on CPUs and GPUs, and one layout for every caller,
+        # so a hand-written loop and the library's add up the same numbers in the same order.
+        x = self.preprocess(image).contiguous(memory_format=torch.channels_last)
         out = {}
         for name, module in self.body.named_children():
             x = module(x)

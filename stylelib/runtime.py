@@ -6,11 +6,13 @@ import contextlib
 import functools
 import math
 import os
+import platform
 import random
 import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -42,7 +44,24 @@ class Runtime:
         return torch.amp.GradScaler(self.device.type, enabled=self.autocast_dtype == torch.float16)
 
     def __str__(self) -> str:
-        return f"{self.device.type}/{self.precision}"
+        return f"{self.device.type}/{self.precision} on {device_name(self.device)}"
+
+
+@functools.cache
+def device_name(device: torch.device) -> str:
+    """What a device is, for timings: the GPU's name, or the CPU's model, family and model numbers and core count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type != "cpu":
+        return device.type
+    fields = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    model = fields.get("model name") or platform.processor() or platform.machine()
+    numbers = f"family {fields['cpu family']} model {fields['model']}, " if "cpu family" in fields else ""
+    return f"{model} ({numbers}{os.cpu_count()} cores)"
 
 
 # auto picks bf16 on a CPU only when its matrix products run at least this much faster than fp32: some CPUs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 import os
@@ -19,8 +20,11 @@ from .inference import at_strength, stylize_image
 from .models import Generator
 from .preference import Vote, record_vote
 from .runtime import Runtime
+from .train_config import TrainConfig
 
 JPEG_QUALITY = 88  # photographic panels at a fifth of their PNG size, with no visible loss
+# Frontends show the text; the workbook's tests read this part to catch runs made with defaults changed since.
+CONFIG_MIME = "application/vnd.stylelib.train-config+json"
 
 
 class PhotoFigure(Figure):
@@ -161,6 +165,8 @@ class LiveLossPlot:
             ax.plot([r["step"] for r in self.history], [r[key] for r in self.history])
             ax.set_yscale("log")
             ax.set_title(f"{key}: {record[key]:.3g}")
+            ax.set_xlabel("L-BFGS step")
+            ax.set_ylabel(f"{key} loss (log scale)")
             ax.grid(alpha=0.3)
         axes[-1].imshow(to_numpy(image.float().clamp(0, 1)))
         axes[-1].set_title(f"step {record['step']}")
@@ -292,3 +298,17 @@ def preference_widget(
         button.on_click(on_click)
     show_next()
     return widgets.VBox([widgets.HBox(panels), widgets.HBox(buttons), status])
+
+
+def show_config(config: TrainConfig, name: str = "") -> None:
+    """Show how a run's TrainConfig differs from the defaults, and keep the whole config in the cell's output.
+
+    The output also holds the defaults it was compared with, so a test can tell a notebook whose
+    committed runs used a default the library has since changed.
+    """
+    from IPython.display import display
+
+    values, defaults = dataclasses.asdict(config), dataclasses.asdict(TrainConfig())
+    changed = ", ".join(f"{key}={value!r}" for key, value in values.items() if value != defaults[key])
+    text = f"TrainConfig{f' ({name})' if name else ''}: the defaults except {changed or 'nothing'}"
+    display({"text/plain": text, CONFIG_MIME: {"name": name, "config": values, "defaults": defaults}}, raw=True)

@@ -53,7 +53,7 @@ def test_training_steps_on_the_gpu(tmp_path, precision):
     assert len(trainer.history) == 6 and all(
         torch.isfinite(torch.tensor(list(r.values()))).all() for r in trainer.history
     )
-    assert all(target.dtype == torch.float32 for target in trainer.style_targets.values())
+    assert all(target.dtype == torch.float32 for target in trainer.objective.style_targets[0][0].values())
 
 
 def test_resume_on_the_gpu_is_exact_and_a_gpu_checkpoint_resumes_on_the_cpu(tmp_path, deterministic):

@@ -3,6 +3,7 @@
 The notebooks themselves run once per test run, under nbval (`make notebooks`), followed by smoke_metrics.py.
 """
 
+import dataclasses
 import json
 import re
 import sys
@@ -11,6 +12,9 @@ from pathlib import Path
 import nbformat
 import papermill
 import pytest
+
+from stylelib.train import TrainConfig
+from stylelib.viz import CONFIG_MIME
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -99,6 +103,47 @@ def test_the_canonical_failure_runs_are_diagnosed_as_intended():
     assert set(failures) == {"discriminator wins", "mode collapse", "colour shift"}
     for intended, result in failures.items():
         assert intended in result["diagnoses"], f"the {intended!r} run was diagnosed as {result['diagnoses']}"
+
+
+def recorded_configs(notebook: nbformat.NotebookNode) -> list[dict]:
+    """The TrainConfigs (with the defaults of their day) that viz.show_config left in a notebook's outputs."""
+    return [
+        output["data"][CONFIG_MIME]
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if CONFIG_MIME in output.get("data", {})
+    ]
+
+
+def stale_defaults(records: list[dict]) -> list[str]:
+    """Fields a recorded run left at a default that TrainConfig no longer has, as 'run: field was X, now Y'."""
+    today = dataclasses.asdict(TrainConfig())
+    found = []
+    for record in records:
+        for field, value in record["config"].items():
+            if value == record["defaults"].get(field) and field in today and today[field] != value:
+                found.append(f"{record['name'] or 'a run'}: {field} was {value!r} by default, now {today[field]!r}")
+    return found
+
+
+def test_the_stale_default_check_catches_a_changed_default():
+    config = dataclasses.asdict(TrainConfig())
+    assert stale_defaults([{"name": "full", "config": config, "defaults": config}]) == []
+    old = {**config, "style_size": 256}
+    assert stale_defaults([{"name": "full", "config": old, "defaults": old}]) == [
+        f"full: style_size was 256 by default, now {config['style_size']}"
+    ]
+    assert stale_defaults([{"name": "set", "config": {**old, "style_size": 384}, "defaults": old}]) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_training_runs_used_todays_defaults(path):
+    notebook = nbformat.read(path, as_version=4)
+    records = recorded_configs(notebook)
+    trains = any("Trainer(" in cell.source or "run_sweep(" in cell.source for cell in notebook.cells)
+    assert records or not trains, f"{path.name} trains but records no TrainConfig: call viz.show_config"
+    stale = stale_defaults(records)
+    assert not stale, f"{path.name} was run before TrainConfig's defaults changed; re-run it: " + "; ".join(stale)
 
 
 def test_the_committed_notebooks_stay_small_enough_to_clone_quickly():

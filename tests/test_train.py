@@ -14,6 +14,7 @@ from PIL import Image
 from stylelib import teachers
 from stylelib.distributed import ProcessInfo
 from stylelib.features import STYLE_LAYERS
+from stylelib.feeding import loader_workers, style_groups
 from stylelib.images import grey, image_grid, resize_style_image, rgb_to_ycbcr
 from stylelib.losses import gram_matrix, relative_style_targets
 from stylelib.storage import load_checkpoint, save_checkpoint
@@ -24,9 +25,7 @@ from stylelib.train import (
     TrainConfig,
     Trainer,
     TrainingDivergedError,
-    _style_groups,
     learning_rate_factor,
-    loader_workers,
 )
 
 
@@ -160,20 +159,20 @@ def test_cosine_schedule_decays_after_warm_up_and_resumes_exactly(tmp_path):
 def test_one_step_lowers_each_loss_on_a_fixed_batch(tmp_path):
     trainer = Trainer(_config(), tmp_path / "run")
     trainer.step = trainer.config.warmup_steps  # adversarial phase
-    photos = trainer.content_crops.batch(0, 2)
+    photos = trainer.data.content_crops.batch(0, 2)
     for term in ("content", "style", "adversarial", "tv"):
         generator = copy.deepcopy(trainer.generator)
         trainer.generator = generator
         optimiser = torch.optim.Adam(generator.parameters(), lr=1e-4)
-        before = trainer._generator_losses(photos, generator(photos), warmup=False)[term]
+        before = trainer.objective(photos, generator(photos), discriminator=trainer.discriminator)[term]
         optimiser.zero_grad()
         before.backward()
         optimiser.step()
         with torch.no_grad():
-            after = trainer._generator_losses(photos, generator(photos), warmup=False)[term]
+            after = trainer.objective(photos, generator(photos), discriminator=trainer.discriminator)[term]
         assert after < before, term
     fake = trainer.generator(photos).detach()
-    real = trainer.style_crops.batch(0, 2)
+    real = trainer.data.style_crops.batch(0, 2)
     before = trainer._discriminator_step(real, fake)["d_loss"]
     trainer.discriminator.eval()
     with torch.no_grad():
@@ -187,7 +186,7 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     trainer = Trainer(_config(checkpoint_every=1), tmp_path / "run")
     trainer.config.steps = 3
     trainer.train(progress=False)
-    targets, _ = trainer.style_targets[0]
+    targets, _ = trainer.objective.style_targets[0]
     for layer in targets:
         targets[layer] = targets[layer] * float("nan")
     trainer.config.steps = 6
@@ -222,7 +221,7 @@ def _photo_folder(folder, count=5, broken=()):
 def test_a_photo_folder_with_a_corrupt_file_trains(tmp_path):
     folder = _photo_folder(tmp_path / "photos", count=4, broken=["p9_broken.png"])
     trainer = Trainer(_config(content_dir=str(folder), adversarial_weight=0.0), tmp_path / "run")
-    assert trainer.discriminator is None and len(trainer.held_out) == 2
+    assert trainer.discriminator is None and len(trainer.data.held_out) == 2
     with pytest.warns(UserWarning, match="p9_broken.png"):
         trainer.train(progress=False)
     assert trainer.step == 6
@@ -235,16 +234,16 @@ def test_a_folder_of_paintings_is_one_style_sharing_its_weight(tmp_path):
     for index in range(2):
         Image.fromarray(rng.integers(0, 255, (70, 80, 3), dtype=np.uint8)).save(folder / f"painting{index}.png")
     trainer = Trainer(_config(styles=[str(folder), "woodcut"], style_weights=[1.0, 1.0]), tmp_path / "run")
-    assert len(trainer.style_crops.sources) == 3
-    assert trainer.style_crops.batch(0, 2).shape == (2, 3, 32, 32)
+    assert len(trainer.data.style_crops.sources) == 3
+    assert trainer.data.style_crops.batch(0, 2).shape == (2, 3, 32, 32)
 
 
 @pytest.mark.parametrize("strength", [0.0, 0.5, 3.0])
 def test_style_strength_scales_the_style_and_adversarial_terms(tmp_path, strength):
     trainer = Trainer(_config(style_strength=strength, warmup_steps=0, distill_weight=0.7), tmp_path / "run")
-    photos = trainer.content_crops.batch(0, 2)
+    photos = trainer.data.content_crops.batch(0, 2)
     output = trainer.generator(photos)
-    terms = trainer._generator_losses(photos, output, warmup=False, teachers=photos.flip(-1))
+    terms = trainer.objective(photos, output, discriminator=trainer.discriminator, teachers=photos.flip(-1))
     config = trainer.config
     stylised = config.style_weight * terms["style"] + config.adversarial_weight * terms["adversarial"]
     # the distillation term is Gatys's own trade-off, so the strength leaves it alone
@@ -256,7 +255,7 @@ def test_style_strength_scales_the_style_and_adversarial_terms(tmp_path, strengt
 
 def test_fp16_trains_with_fp32_style_targets_and_its_scaler_skips_overflowing_steps(tmp_path):
     trainer = Trainer(_config(precision="fp16", warmup_steps=0, steps=3), tmp_path / "run")
-    targets, _ = trainer.style_targets[0]
+    targets, _ = trainer.objective.style_targets[0]
     assert all(target.dtype == torch.float32 and target.isfinite().all() for target in targets.values())
     assert trainer.scaler_g.is_enabled() and trainer.scaler_d.is_enabled()
     trainer.train(progress=False)
@@ -306,9 +305,9 @@ def test_the_trainer_applies_each_adversarial_loss_r1_and_multi_scale_d_as_writt
     seen = {}
     d_step = trainer._discriminator_step
 
-    def spy(real, fake):
+    def spy(real, fake, style):
         seen.update(real=real.clone(), fake=fake.clone(), d_before=copy.deepcopy(trainer.discriminator))
-        return d_step(real, fake)
+        return d_step(real, fake, style)
 
     trainer._discriminator_step = spy
     terms = trainer.train_step()
@@ -359,15 +358,15 @@ def test_a_multi_style_run_trains_each_style_in_turn_and_resumes_exactly(tmp_pat
     assert [trainer.step_style(step) for step in range(5)] == [0, 1, 0, 1, 0]
     assert trainer.generator.styles == 2 and trainer.discriminator.settings["styles"] == 2
     # The painting crops of step 1 (items 2 and 3 at batch 2) are crops of the second style's painting.
-    assert [trainer.style_crops.style_of(k) for k in range(6)] == [0, 0, 1, 1, 0, 0]
-    assert torch.equal(trainer.style_crops[3][0], trainer.style_crops.crops[1][3][0])
+    assert [trainer.data.style_crops.style_of(k) for k in range(6)] == [0, 0, 1, 1, 0, 0]
+    assert torch.equal(trainer.data.style_crops[3][0], trainer.data.style_crops.crops[1][3][0])
     trainer.train(progress=False)
     Trainer(_config(styles=["woodcut", "swirls"], multi_style=True, steps=3), tmp_path / "split").train(progress=False)
     Trainer.resume(tmp_path / "split", steps=6).train(progress=False)
     for a, b in zip(_log(tmp_path / "straight"), _log(tmp_path / "split")):
         assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
     assert torch.load(tmp_path / "straight" / CHECKPOINT, weights_only=True)["generator_settings"]["styles"] == 2
-    photos = trainer.held_out  # the samples: a row of held-out photos, then one row per style
+    photos = trainer.data.held_out  # the samples: a row of held-out photos, then one row per style
     assert trainer.samples().shape == image_grid(photos * 3, columns=len(photos)).shape
     with pytest.raises(ValueError, match="at least two styles"):
         _config(multi_style=True).validate()
@@ -398,21 +397,23 @@ def test_extending_a_run_trains_only_the_new_styles_norm_parameters(tmp_path):
 def test_a_preserve_color_run_learns_from_grey_paintings_and_keeps_the_photos_colours(tmp_path, monkeypatch):
     config = _config(preserve_color=True)
     trainer = Trainer(config, tmp_path / "run")
-    [(paintings, _)] = _style_groups(config)
+    [(paintings, _)] = style_groups(config)
     painting = paintings[0].contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         grams = {layer: gram_matrix(trainer.extractor(grey(painting))[layer]) for layer in STYLE_LAYERS}
     expected, _ = relative_style_targets([grams], [1.0])
     for layer in STYLE_LAYERS:
-        assert torch.allclose(trainer.style_targets[0][0][layer], expected[layer], rtol=1e-4)
+        assert torch.allclose(trainer.objective.style_targets[0][0][layer], expected[layer], rtol=1e-4)
     seen_by_d = []
     original = trainer._discriminator_step
     monkeypatch.setattr(
-        trainer, "_discriminator_step", lambda real, fake: seen_by_d.append((real, fake)) or original(real, fake)
+        trainer,
+        "_discriminator_step",
+        lambda real, fake, style: seen_by_d.append((real, fake)) or original(real, fake, style),
     )
     trainer.train(progress=False)
     assert seen_by_d and all(torch.equal(x[:, 0], x[:, 2]) for pair in seen_by_d for x in pair)  # grey, both sides
-    photo = trainer.held_out[0]
+    photo = trainer.data.held_out[0]
     with torch.no_grad():
         output = trainer.sampling_generator(photo)
     inside = ((output > 0.01) & (output < 0.99)).all(1, keepdim=True).expand(-1, 2, -1, -1)
@@ -423,13 +424,13 @@ def test_a_preserve_color_run_learns_from_grey_paintings_and_keeps_the_photos_co
 
 def test_a_contrast_aware_run_trains_on_jittered_crops_and_resumes_as_it_was_built(tmp_path):
     trainer = Trainer(_config(steps=3, contrast_aware=True, contrast_jitter=[0.5, 1.5]), tmp_path / "run")
-    assert trainer.generator.contrast_aware and trainer.content_crops.contrast == (0.5, 1.5)
+    assert trainer.generator.contrast_aware and trainer.data.content_crops.contrast == (0.5, 1.5)
     trainer.train(progress=False)
     resumed = Trainer.resume(tmp_path / "run", steps=4)
-    assert resumed.generator.contrast_aware and resumed.content_crops.contrast == (0.5, 1.5)
+    assert resumed.generator.contrast_aware and resumed.data.content_crops.contrast == (0.5, 1.5)
     resumed.train(progress=False)
     assert resumed.step == 4
-    assert Trainer(_config(), tmp_path / "plain").content_crops.contrast is None
+    assert Trainer(_config(), tmp_path / "plain").data.content_crops.contrast is None
     with pytest.raises(ValueError, match="contrast_jitter"):
         _config(contrast_jitter=[1.5, 0.5]).validate()
 
@@ -469,9 +470,9 @@ def test_an_unreadable_photo_has_no_teacher_and_no_crops(tmp_path, identity_teac
     trainer = Trainer(_config(content_dir=str(folder), distill_weight=1.0), tmp_path / "run")
     with pytest.warns(UserWarning, match="p3_broken.png"):
         trainer.prepare_teachers(progress=False)
-    assert len(trainer.content_crops.sources) == len(trainer.teacher_crops.sources) == 3  # 2 of 6 held out
-    assert "p3_broken" not in " ".join(str(source) for source in trainer.content_crops.sources)
-    photos, _, taught = trainer._next_batches()
+    assert len(trainer.data.content_crops.sources) == len(trainer.data.teacher_crops.sources) == 3  # 2 of 6 held out
+    assert "p3_broken" not in " ".join(str(source) for source in trainer.data.content_crops.sources)
+    photos, _, taught = trainer.data.batches(0)
     assert torch.allclose(photos, taught, atol=1 / 255)
 
 
