@@ -188,7 +188,12 @@ def live_frontend() -> bool:
 def feature_browser(features: Mapping[str, torch.Tensor]):
     """An ipywidgets explorer: pick a layer and a channel, see that activation map (None outside a live front end)."""
     if not live_frontend():
-        print("The layer and channel browser draws in JupyterLab; the grid above shows the same maps.")
+        first = next(iter(features))
+        _show_widget_picture(
+            "the layer and channel browser",
+            [(f"layer: {first}", 0.0), (f"channel: 0 of {features[first].shape[1]}", 0.0)],
+            [("activation map", features[first][0, 0].float().cpu())],
+        )
         return None
     import ipywidgets as widgets
 
@@ -224,7 +229,9 @@ def style_mixer(generator: Generator, photo: torch.Tensor, names: Sequence[str],
     photo and the output pixel by pixel (`inference.at_strength`). None outside a live front end.
     """
     if not live_frontend():
-        print("The style mixer draws in JupyterLab; the strips above show the same mixes.")
+        first = stylize_image(generator, photo, runtime=runtime, style=torch.eye(len(names))[0])
+        controls = [(f"{name}: {float(index == 0):.2f}", float(index == 0)) for index, name in enumerate(names)]
+        _show_widget_picture("the style mixer", [*controls, ("strength: 1.00", 1.0)], [("", first)])
         return None
     import ipywidgets as widgets
 
@@ -259,7 +266,11 @@ def preference_widget(
     None outside a live front end, where the widget could not draw (see live_frontend).
     """
     if not live_frontend():
-        print("The voting widget draws in JupyterLab; the pictures above show the same pairs.")
+        photo, per_method = next(iter(outputs.items()))
+        left, right = sorted(per_method)[:2]
+        buttons = [("[ left is better ]  [ right is better ]  [ skip ]", None)]
+        pair = [(f"{photo}: A", per_method[left]), ("B", per_method[right])]
+        _show_widget_picture("the voting widget", buttons, pair)
         return None
     import ipywidgets as widgets
 
@@ -312,3 +323,34 @@ def show_config(config: TrainConfig, name: str = "") -> None:
     changed = ", ".join(f"{key}={value!r}" for key, value in values.items() if value != defaults[key])
     text = f"TrainConfig{f' ({name})' if name else ''}: the defaults except {changed or 'nothing'}"
     display({"text/plain": text, CONFIG_MIME: {"name": name, "config": values, "defaults": defaults}}, raw=True)
+
+
+def _show_widget_picture(
+    name: str, controls: Sequence[tuple[str, float | None]], panels: Sequence[tuple[str, torch.Tensor]]
+) -> None:
+    """Where widgets cannot draw (papermill, nbval, a static viewer): a picture of the widget as it opens.
+
+    `controls` are (label, slider position in [0, 1] or None for a plain label); `panels` the images it shows.
+    """
+    from IPython.display import display
+
+    fig = plt.figure(figsize=(3.0 + 3.2 * len(panels), 2.8))
+    grid = fig.add_gridspec(1, 1 + len(panels), width_ratios=[0.9] + [1.0] * len(panels))
+    knobs = fig.add_subplot(grid[0, 0])
+    knobs.set_xlim(0, 1)
+    knobs.set_ylim(-len(controls), 0.5)
+    knobs.axis("off")
+    for row, (label, position) in enumerate(controls):
+        knobs.text(0.0, -row, label, fontsize=8, va="bottom")
+        if position is not None:
+            knobs.plot([0.0, 1.0], [-row - 0.25] * 2, color="0.8", linewidth=3)
+            knobs.plot([position], [-row - 0.25], "o", color="tab:blue")
+    for column, (title, image) in enumerate(panels, start=1):
+        ax = fig.add_subplot(grid[0, column])
+        ax.imshow(to_numpy(image) if image.dim() == 4 else image, cmap=None if image.dim() == 4 else "viridis")
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    fig.suptitle(f"A static picture of {name} as it opens; in JupyterLab it is live", fontsize=9)
+    fig.tight_layout()
+    display(fig)
+    plt.close(fig)

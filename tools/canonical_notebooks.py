@@ -66,12 +66,20 @@ def main() -> None:
     runtime = make_runtime()
     machine = str(runtime).split(" on ", 1)[1] + f", {runtime.precision}"
     times = json.loads(TIMES.read_text()) if TIMES.exists() else {}
+    failed = []
     for path in args.notebooks:
-        seconds = execute(path.resolve())
+        try:
+            seconds = execute(path.resolve())
+        except papermill.PapermillExecutionError as error:  # the notebook keeps its traceback; go on with the rest
+            print(f"{path.stem}: failed in cell {error.exec_count}: {error.ename}: {error.evalue}", flush=True)
+            failed.append(path.stem)
+            continue
         clean(path.resolve(), seconds, machine)
         times[path.stem] = {"seconds": round(seconds, 1), "machine": machine, "date": str(date.today())}
         TIMES.write_text(json.dumps(dict(sorted(times.items())), indent=2) + "\n")
         print(f"{path.stem}: {seconds:.0f} s on {machine}", flush=True)
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":
