@@ -40,10 +40,11 @@ from torch.profiler import ProfilerActivity, profile
 from stylelib.data import TRAIN_PHOTOS, load_photo, procedural_style
 from stylelib.datasets import RandomCrops, crop_loader
 from stylelib.distributed import ProcessInfo
+from stylelib.feeding import loader_workers
 from stylelib.images import save_image
 from stylelib.models import Generator
 from stylelib.runtime import make_runtime
-from stylelib.train import TrainConfig, loader_workers
+from stylelib.train import TrainConfig
 
 ROOT = Path(__file__).parent.parent
 # What each device form measures: the GPU's real sizes, the CPU's tiny smoke sizes (eager only: compiling
