@@ -1,6 +1,7 @@
 """Hostile media and interrupted jobs: every bad video, folder or command input fails in one clean line,
 truncated clips give the frames they hold, and an interrupt half way leaves no broken output."""
 
+import signal
 import subprocess
 import sys
 
@@ -132,11 +133,17 @@ def test_a_real_ctrl_c_in_the_cli_leaves_nothing_behind(clips, tmp_path):
     long_clip = _test_clip(tmp_path / "long.mp4", "160x120", "25", "60", "-pix_fmt", "yuv420p")
     out = tmp_path / "styled" / "long.mp4"
     command = [sys.executable, "-m", "stylelib", "stylize", "--checkpoint", str(run), "--content", str(long_clip)]
-    process = subprocess.Popen([*command, "--out", str(out), "--size", "160"], stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [*command, "--out", str(out), "--size", "160"],
+        stderr=subprocess.PIPE,
+        text=True,
+        # Jobs started in the background (nohup, some CI runners) inherit SIGINT ignored; Ctrl-C must reach this one.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     seen = ""
     while "frames" not in seen and process.poll() is None:  # the progress bar: frames are being written
         seen += process.stderr.read(1)
-    process.send_signal(subprocess.signal.SIGINT)
+    process.send_signal(signal.SIGINT)
     stderr = process.communicate(timeout=60)[1]
     assert process.returncode == 130, stderr
     assert "stopped after" in stderr and "nothing was written" in stderr and "Traceback" not in stderr
