@@ -113,9 +113,8 @@ class StyleObjective:
         self.content_layer_weights = dict(content_layer_weights)
 
     def _features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        image = image.to(self.runtime.device, memory_format=torch.channels_last)
-        with self.runtime.autocast():
-            return self.extractor(image)
+        with self.runtime.autocast():  # the extractor lays its input out channels-last itself
+            return self.extractor(image.to(self.runtime.device))
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Loss terms {'content', 'style', 'tv', 'total'} (fp32 scalars) for an image [1,3,H,W]."""

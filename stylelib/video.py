@@ -158,15 +158,19 @@ class VideoReader:
         self.close()
 
 
+def scaled_size(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
+    """The (height, width) a clip of `size` (width, height) is resized to before cropping: its long side max_side."""
+    width, height = size
+    return size_for_long_side(height, width, max_side) if max_side else (height, width)
+
+
 def output_size(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
     """The (height, width) a clip of `size` (width, height) is written at: scaled to max_side, sides made even.
 
     H.264 in yuv420p needs even sides, so an odd side loses its last row or column (a crop, not a resize).
     Outputs larger than MAX_OUTPUT_PIXELS are refused: pass max_side to downscale them.
     """
-    width, height = size
-    if max_side:
-        height, width = size_for_long_side(height, width, max_side)
+    height, width = scaled_size(size, max_side)
     if width * height > MAX_OUTPUT_PIXELS:
         raise VideoError(
             f"{width}x{height} frames are more than the {MAX_OUTPUT_PIXELS:,} pixels (4K UHD) stylelib stylises per "
@@ -201,7 +205,7 @@ def stylize_video(
     with VideoReader(source) as reader:
         clip = reader.info
         out_height, out_width = output_size(clip.size, max_side)
-        scaled = size_for_long_side(clip.size[1], clip.size[0], max_side) if max_side else clip.size[::-1]
+        scaled = scaled_size(clip.size, max_side)
         frames = iter(reader)
         first = next(frames, None)
         if first is None:
@@ -209,9 +213,7 @@ def stylize_video(
         same_container = source.suffix.lower() == destination.suffix.lower()
 
         def stylise(frame: torch.Tensor) -> bytes:
-            photo = frame.permute(2, 0, 1)[None].float() / 255
-            if tuple(photo.shape[-2:]) != tuple(scaled):
-                photo = resize(photo, tuple(scaled))
+            photo = resize(frame.permute(2, 0, 1)[None].float() / 255, scaled)  # a no-op at the clip's own size
             photo = photo[..., :out_height, :out_width]  # the even crop
             styled = stylize_image(generator, photo, runtime=runtime, preserve_color=preserve_color)
             return (styled[0].permute(1, 2, 0) * 255).round().byte().contiguous().numpy().tobytes()
