@@ -43,6 +43,8 @@ test: lint unit notebooks
 
 # Re-run notebooks in place as their committed canonical runs (all, or NOTEBOOKS="notebooks/05_*.ipynb ...");
 # each one's first cell then states its measured time, and benchmarks/results/notebook_times.json holds them all.
+# To state the times of a fresh clone's `make run | tee run.log` instead, without re-running:
+#   .venv/bin/python tools/canonical_notebooks.py --times-from run.log notebooks/*.ipynb
 canonical: $(STAMP)
 	$(BIN)/python tools/canonical_notebooks.py $(NOTEBOOKS)
 

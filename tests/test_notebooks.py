@@ -213,3 +213,22 @@ def test_the_installer_clones_from_stylelib_git_or_says_how(run_installer, tmp_p
     (clone / "stylelib" / "__init__.py").write_text("")
     commands.clear()
     assert run_installer(tmp_path) == [[sys.executable, "-m", "pip", "install", "--quiet", "-e", str(clone)]]
+
+
+def test_the_times_make_run_prints_are_the_times_the_notebooks_state(tmp_path):
+    """tools/canonical_notebooks.py --times-from reads the lines the Makefile's run target echoes."""
+    sys.path.insert(0, str(Path(__file__).parent.parent / "tools"))
+    import canonical_notebooks
+
+    makefile = (Path(__file__).parent.parent / "Makefile").read_text()
+    echo = re.search(r'echo "( +)\$\$name took \$\$\(\(.*\)\) s"', makefile)
+    assert echo, "the Makefile's run target no longer echoes '   NAME took N s'"
+    log = tmp_path / "run.log"
+    log.write_text(
+        f"== 01_first\n{echo.group(1)}01_first took 7 s\n== 02_second\n{echo.group(1)}02_second took 130 s\n"
+    )
+    assert canonical_notebooks.times_in_run_log(log) == {"01_first": 7.0, "02_second": 130.0}
+    stated = "*Run time at the default parameters: 1.0 min on X (measured 2026-01-01).*"
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# 01\n\n{stated}")])
+    canonical_notebooks.state_time(notebook, 130.0, "a 2-core CPU")
+    assert notebook.cells[0].source.count("Run time") == 1 and "2.2 min on a 2-core CPU" in notebook.cells[0].source

@@ -2,6 +2,9 @@
 state the measured run time in its first cell, and record the times in benchmarks/results/notebook_times.json.
 
     .venv/bin/python tools/canonical_notebooks.py notebooks/05_adversarial_training.ipynb ...
+
+With --times-from LOG it executes nothing: it states the times a `make run` printed to LOG ("   NAME took N s")
+in the first cells and the JSON instead, so a fresh clone's `make run` can supply the times.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TIMES = ROOT / "benchmarks" / "results" / "notebook_times.json"
 # The line each notebook's first cell carries; re-running replaces it.
 RUN_TIME_LINE = re.compile(r"\n*\*Run time at the default parameters:[^\n]*\*")
+MAKE_RUN_TIME = re.compile(r"^ +(\S+) took (\d+) s$", re.MULTILINE)
 
 
 def run_time_line(seconds: float, machine: str) -> str:
@@ -34,6 +38,17 @@ def execute(path: Path) -> float:
     started = time.perf_counter()
     papermill.execute_notebook(str(path), str(path), cwd=str(path.parent), kernel_name="python3", progress_bar=False)
     return time.perf_counter() - started
+
+
+def state_time(notebook: nbformat.NotebookNode, seconds: float, machine: str) -> None:
+    """Replace the run-time line of the notebook's first cell."""
+    first = notebook.cells[0]
+    first.source = RUN_TIME_LINE.sub("", first.source).rstrip() + "\n\n" + run_time_line(seconds, machine)
+
+
+def times_in_run_log(log: Path) -> dict[str, float]:
+    """The seconds per notebook that `make run` printed, by notebook name."""
+    return {name: float(seconds) for name, seconds in MAKE_RUN_TIME.findall(log.read_text())}
 
 
 def clean(path: Path, seconds: float, machine: str) -> None:
@@ -53,8 +68,7 @@ def clean(path: Path, seconds: float, machine: str) -> None:
             for output in cell.outputs:
                 if "execution_count" in output:
                     output["execution_count"] = count
-    first = notebook.cells[0]
-    first.source = RUN_TIME_LINE.sub("", first.source).rstrip() + "\n\n" + run_time_line(seconds, machine)
+    state_time(notebook, seconds, machine)
     nbformat.write(notebook, path)
 
 
@@ -62,10 +76,22 @@ def main() -> None:
     """Run the notebooks given, one after the other, and record their times."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--times-from", type=Path, help="a `make run` log: state its times, execute nothing")
     args = parser.parse_args()
     runtime = make_runtime()
     machine = str(runtime).split(" on ", 1)[1] + f", {runtime.precision}"
     times = json.loads(TIMES.read_text()) if TIMES.exists() else {}
+    if args.times_from:
+        logged = times_in_run_log(args.times_from)
+        for path in args.notebooks:
+            if path.stem not in logged:
+                raise SystemExit(f"{args.times_from} has no time for {path.stem}: did its `make run` finish?")
+            notebook = nbformat.read(path, as_version=4)
+            state_time(notebook, logged[path.stem], machine)
+            nbformat.write(notebook, path)
+            times[path.stem] = {"seconds": logged[path.stem], "machine": machine, "date": str(date.today())}
+        TIMES.write_text(json.dumps(dict(sorted(times.items())), indent=2) + "\n")
+        return
     failed = []
     for path in args.notebooks:
         try:
