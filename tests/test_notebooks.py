@@ -232,3 +232,10 @@ def test_the_times_make_run_prints_are_the_times_the_notebooks_state(tmp_path):
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# 01\n\n{stated}")])
     canonical_notebooks.state_time(notebook, 130.0, "a 2-core CPU")
     assert notebook.cells[0].source.count("Run time") == 1 and "2.2 min on a 2-core CPU" in notebook.cells[0].source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_each_notebook_states_its_run_time_once_in_its_first_cell(path):
+    first = nbformat.read(path, as_version=4).cells[0].source
+    stated = re.findall(r"\*Run time at the default parameters: [\d.]+ min on [^*\n]+ \(measured [\d-]+\)\.\*", first)
+    assert len(stated) == 1 and first.count("Run time") == 1, f"{path.name}: state the run time once, on its own line"
