@@ -51,6 +51,26 @@ def times_in_run_log(log: Path) -> dict[str, float]:
     return {name: float(seconds) for name, seconds in MAKE_RUN_TIME.findall(log.read_text())}
 
 
+def record_time(name: str, seconds: float, machine: str) -> None:
+    """Add or replace one notebook's time in benchmarks/results/notebook_times.json."""
+    times = json.loads(TIMES.read_text()) if TIMES.exists() else {}
+    times[name] = {"seconds": round(seconds, 1), "machine": machine, "date": str(date.today())}
+    TIMES.write_text(json.dumps(dict(sorted(times.items())), indent=2) + "\n")
+
+
+def state_logged_times(log: Path, notebooks: list[Path], machine: str) -> None:
+    """State the times a `make run` printed to `log` in each notebook's first cell and in the JSON."""
+    logged = times_in_run_log(log)
+    missing = [path.stem for path in notebooks if path.stem not in logged]
+    if missing:
+        raise SystemExit(f"{log} has no time for {', '.join(missing)}: did its `make run` finish?")
+    for path in notebooks:
+        notebook = nbformat.read(path, as_version=4)
+        state_time(notebook, logged[path.stem], machine)
+        nbformat.write(notebook, path)
+        record_time(path.stem, logged[path.stem], machine)
+
+
 def clean(path: Path, seconds: float, machine: str) -> None:
     """Drop papermill's metadata, number the cells 1, 2, ... and state the run time in the first cell."""
     notebook = nbformat.read(path, as_version=4)
@@ -80,17 +100,8 @@ def main() -> None:
     args = parser.parse_args()
     runtime = make_runtime()
     machine = str(runtime).split(" on ", 1)[1] + f", {runtime.precision}"
-    times = json.loads(TIMES.read_text()) if TIMES.exists() else {}
     if args.times_from:
-        logged = times_in_run_log(args.times_from)
-        for path in args.notebooks:
-            if path.stem not in logged:
-                raise SystemExit(f"{args.times_from} has no time for {path.stem}: did its `make run` finish?")
-            notebook = nbformat.read(path, as_version=4)
-            state_time(notebook, logged[path.stem], machine)
-            nbformat.write(notebook, path)
-            times[path.stem] = {"seconds": logged[path.stem], "machine": machine, "date": str(date.today())}
-        TIMES.write_text(json.dumps(dict(sorted(times.items())), indent=2) + "\n")
+        state_logged_times(args.times_from, args.notebooks, machine)
         return
     failed = []
     for path in args.notebooks:
@@ -101,8 +112,7 @@ def main() -> None:
             failed.append(path.stem)
             continue
         clean(path.resolve(), seconds, machine)
-        times[path.stem] = {"seconds": round(seconds, 1), "machine": machine, "date": str(date.today())}
-        TIMES.write_text(json.dumps(dict(sorted(times.items())), indent=2) + "\n")
+        record_time(path.stem, seconds, machine)
         print(f"{path.stem}: {seconds:.0f} s on {machine}", flush=True)
     if failed:
         raise SystemExit(f"failed: {', '.join(failed)}")
